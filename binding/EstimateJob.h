@@ -1,0 +1,36 @@
+// One flow estimate between two frames whose pixels were copied on the JS thread.
+#pragma once
+
+#include "Job.h"
+
+class EstimateJob : public Job {
+ public:
+  EstimateJob(Napi::Env env, uint32_t id, Frame a, Frame b, int iterations)
+      : Job(env, id), a_(std::move(a)), b_(std::move(b)), iterations_(iterations) {}
+
+ protected:
+  void Execute(TorchModel& model) override {
+    result_ = model.Estimate(a_, b_, iterations_);
+    // The pixels are not needed any more; free them before the result travels back.
+    a_.bytes = {};
+    b_.bytes = {};
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    auto* data = new std::vector<float>(std::move(result_.data));
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+        env, data->data(), data->size() * sizeof(float),
+        [](Napi::Env, void*, std::vector<float>* owned) { delete owned; }, data);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("width", result_.width);
+    out.Set("height", result_.height);
+    out.Set("data", Napi::Float32Array::New(env, data->size(), buffer, 0));
+    return out;
+  }
+
+ private:
+  Frame a_;
+  Frame b_;
+  int iterations_;
+  FlowResult result_;
+};

@@ -1,0 +1,131 @@
+#include "FlowModel.h"
+
+#include <cstring>
+
+#include "DisposeJob.h"
+#include "EstimateJob.h"
+#include "LoadJob.h"
+
+namespace {
+
+Frame CopyFrame(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "internal: frame must be an object");
+  Napi::Object object = value.As<Napi::Object>();
+  Frame frame;
+  frame.width = object.Get("width").As<Napi::Number>().Int32Value();
+  frame.height = object.Get("height").As<Napi::Number>().Int32Value();
+  frame.channels = object.Get("channels").As<Napi::Number>().Int32Value();
+  const std::string type = object.Get("type").As<Napi::String>();
+  const std::string order = object.Get("order").As<Napi::String>();
+  frame.type = type == "float32" ? PixelType::Float32 : PixelType::UInt8;
+  if (order == "rgb") frame.order = ChannelOrder::RGB;
+  else if (order == "bgr") frame.order = ChannelOrder::BGR;
+  else if (order == "rgba") frame.order = ChannelOrder::RGBA;
+  else if (order == "bgra") frame.order = ChannelOrder::BGRA;
+  else frame.order = ChannelOrder::Gray;
+  Napi::Value data = object.Get("data");
+  if (!data.IsTypedArray()) throw Napi::TypeError::New(env, "internal: frame data must be a typed array");
+  Napi::TypedArray array = data.As<Napi::TypedArray>();
+  const size_t elementSize = frame.type == PixelType::Float32 ? 4 : 1;
+  const size_t expected = static_cast<size_t>(frame.width) * frame.height * frame.channels * elementSize;
+  if (frame.width <= 0 || frame.height <= 0 || array.ByteLength() < expected) {
+    throw Napi::RangeError::New(env, "internal: frame data is smaller than width * height * channels");
+  }
+  const uint8_t* source = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  frame.bytes.assign(source, source + expected);
+  return frame;
+}
+
+}  // namespace
+
+Napi::Function FlowModel::Init(Napi::Env env) {
+  return DefineClass(env, "FlowModel",
+                     {
+                         InstanceMethod<&FlowModel::Load>("load"),
+                         InstanceMethod<&FlowModel::Estimate>("estimate"),
+                         InstanceMethod<&FlowModel::Cancel>("cancel"),
+                         InstanceMethod<&FlowModel::Dispose>("dispose"),
+                         InstanceAccessor<&FlowModel::Pending>("pending"),
+                     });
+}
+
+FlowModel::FlowModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FlowModel>(info) {
+  const uint32_t capacity = info[0].As<Napi::Number>().Uint32Value();
+  worker_ = std::make_unique<ModelWorker>(info.Env(), capacity + 1);  // +1: the load job
+  napi_add_env_cleanup_hook(info.Env(), &FlowModel::OnEnvironmentExit, this);
+}
+
+FlowModel::~FlowModel() {
+  napi_remove_env_cleanup_hook(Env(), &FlowModel::OnEnvironmentExit, this);
+  worker_.reset();
+}
+
+void FlowModel::OnEnvironmentExit(void* self) {
+  auto* model = static_cast<FlowModel*>(self);
+  if (model->worker_) model->worker_->Shutdown();
+}
+
+Napi::Value FlowModel::Queue(Napi::Env env, std::unique_ptr<Job> job) {
+  Napi::Promise promise = job->Promise();
+  if (!worker_->Push(job)) {
+    job->Reject(env, disposed_ ? "ERR_DISPOSED" : "ERR_QUEUE_FULL",
+                    disposed_ ? "the model has been disposed" : "the model's request queue is full");
+  }
+  return promise;
+}
+
+Napi::Value FlowModel::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (loadQueued_) throw Napi::Error::New(env, "internal: load called twice");
+  loadQueued_ = true;
+  LoadOptions options;
+  options.modelPath = info[0].As<Napi::String>();
+  options.weightsPath = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  options.device = info[2].As<Napi::String>();
+  options.threads = info[3].As<Napi::Number>().Int32Value();
+  return Queue(env, std::make_unique<LoadJob>(env, std::move(options)));
+}
+
+Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Frame a = CopyFrame(env, info[0]);
+  Frame b = CopyFrame(env, info[1]);
+  const int iterations = info[2].As<Napi::Number>().Int32Value();
+  const uint32_t id = nextId_++;
+  auto job = std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), iterations);
+  Napi::Value promise = Queue(env, std::move(job));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", id);
+  out.Set("promise", promise);
+  return out;
+}
+
+Napi::Value FlowModel::Cancel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto job = worker_->Cancel(info[0].As<Napi::Number>().Uint32Value());
+  if (!job) return Napi::Boolean::New(env, false);
+  job->Reject(env, "ERR_ABORTED", "the request was aborted before it started");
+  worker_->Forget();
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value FlowModel::Dispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) {
+    auto done = Napi::Promise::Deferred::New(env);
+    done.Resolve(env.Undefined());
+    return done.Promise();
+  }
+  disposed_ = true;
+  auto last = std::make_unique<DisposeJob>(env);
+  Napi::Promise promise = last->Promise();
+  for (auto& job : worker_->Close(std::move(last))) {
+    job->Reject(env, "ERR_DISPOSED", "the model was disposed before this request started");
+    worker_->Forget();
+  }
+  return promise;
+}
+
+Napi::Value FlowModel::Pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(worker_->InFlight()));
+}

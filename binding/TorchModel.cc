@@ -1,0 +1,121 @@
+#include "TorchModel.h"
+
+#include <ATen/Parallel.h>
+
+#include <fstream>
+#include <regex>
+
+#include "Device.h"
+#include "FlowError.h"
+#include "ModuleWeights.h"
+#include "StateDictReader.h"
+
+namespace {
+
+int MetadataInt(const std::string& json, const std::string& key, int fallback) {
+  std::smatch match;
+  const std::regex pattern("\"" + key + "\"\\s*:\\s*(\\d+)");
+  if (std::regex_search(json, match, pattern)) return std::stoi(match[1].str());
+  return fallback;
+}
+
+std::string DeviceName(const torch::Device& device) {
+  if (device.is_cpu()) return "cpu";
+  return "cuda:" + std::to_string(device.index() < 0 ? 0 : device.index());
+}
+
+int RoundUp(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+}  // namespace
+
+ModelInfo TorchModel::Load(const LoadOptions& options) {
+  at::set_num_threads(options.threads);
+  device_ = Device::Resolve(options.device);
+  {
+    std::ifstream probe(options.modelPath, std::ios::binary);
+    if (!probe) throw FlowError("ERR_MODEL_LOAD", "cannot open model file '" + options.modelPath + "'");
+  }
+  try {
+    module_ = torch::jit::load(options.modelPath, torch::kCPU);
+  } catch (const c10::Error& e) {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
+                                          "' is not a loadable TorchScript export: " + e.what_without_backtrace());
+  }
+  if (!module_.hasattr("flow_metadata") || !module_.attr("flow_metadata").isString()) {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
+                                          "' is a TorchScript module but not an optical-flow export (it has no "
+                                          "flow_metadata; export it with scripts/export.py)");
+  }
+  ModelInfo info;
+  info.metadataJson = module_.attr("flow_metadata").toStringRef();
+  stride_ = MetadataInt(info.metadataJson, "stride", 8);
+  minSize_ = std::max(MetadataInt(info.metadataJson, "min_size", stride_), stride_);
+  if (!options.weightsPath.empty()) {
+    info.weightsLoaded = ModuleWeights::Apply(module_, StateDictReader::Read(options.weightsPath), options.weightsPath);
+  }
+  module_.eval();
+  module_.to(device_);
+  info.device = DeviceName(device_);
+  info.stride = stride_;
+  info.minSize = minSize_;
+  loaded_ = true;
+  return info;
+}
+
+void TorchModel::Release() {
+  module_ = torch::jit::Module();
+  loaded_ = false;
+}
+
+torch::Tensor TorchModel::ToTensor(const Frame& frame) const {
+  const auto dtype = frame.type == PixelType::UInt8 ? torch::kUInt8 : torch::kFloat32;
+  // The bytes stay owned by the frame; from_blob + to(float) copies them once.
+  auto hwc = torch::from_blob(const_cast<uint8_t*>(frame.bytes.data()), {frame.height, frame.width, frame.channels},
+                              torch::TensorOptions().dtype(dtype));
+  torch::Tensor rgb;
+  switch (frame.order) {
+    case ChannelOrder::RGB: rgb = hwc; break;
+    case ChannelOrder::RGBA: rgb = hwc.narrow(2, 0, 3); break;
+    case ChannelOrder::BGR: rgb = hwc.flip({2}); break;
+    case ChannelOrder::BGRA: rgb = hwc.narrow(2, 0, 3).flip({2}); break;
+    case ChannelOrder::Gray: rgb = hwc.expand({frame.height, frame.width, 3}); break;
+  }
+  return rgb.permute({2, 0, 1}).unsqueeze(0).to(device_, torch::kFloat32).contiguous();
+}
+
+FlowResult TorchModel::Estimate(const Frame& a, const Frame& b, int iterations) {
+  if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
+  c10::InferenceMode inference;
+  auto image1 = ToTensor(a);
+  auto image2 = ToTensor(b);
+
+  // Replicate-pad to a multiple of the stride (and at least the model's minimum), centred as the RAFT authors'
+  // evaluation does, then crop the flow back.
+  const int height = a.height, width = a.width;
+  const int paddedH = std::max(RoundUp(height, stride_), RoundUp(minSize_, stride_));
+  const int paddedW = std::max(RoundUp(width, stride_), RoundUp(minSize_, stride_));
+  const int top = (paddedH - height) / 2, left = (paddedW - width) / 2;
+  if (paddedH != height || paddedW != width) {
+    namespace F = torch::nn::functional;
+    const auto pad = F::PadFuncOptions({left, paddedW - width - left, top, paddedH - height - top})
+                         .mode(torch::kReplicate);
+    image1 = F::pad(image1, pad);
+    image2 = F::pad(image2, pad);
+  }
+
+  std::vector<torch::jit::IValue> inputs{image1, image2, static_cast<int64_t>(iterations), torch::jit::IValue()};
+  torch::Tensor flow = module_.forward(inputs).toTensor();
+  if (flow.dim() != 4 || flow.size(1) != 2 || flow.size(2) != paddedH || flow.size(3) != paddedW) {
+    throw FlowError("ERR_INFERENCE", "the model returned a tensor of unexpected shape " + c10::str(flow.sizes()) +
+                                         " (expected [1, 2, " + std::to_string(paddedH) + ", " +
+                                         std::to_string(paddedW) + "])");
+  }
+  flow = flow[0].narrow(1, top, height).narrow(2, left, width).permute({1, 2, 0}).to(torch::kCPU, torch::kFloat32)
+             .contiguous();
+  FlowResult result;
+  result.width = width;
+  result.height = height;
+  result.data.resize(static_cast<size_t>(width) * height * 2);
+  std::memcpy(result.data.data(), flow.data_ptr<float>(), result.data.size() * sizeof(float));
+  return result;
+}

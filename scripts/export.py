@@ -1,0 +1,61 @@
+"""Exports a model to a self-contained TorchScript file with its metadata embedded.
+
+    /usr/bin/python3 scripts/export.py --arch raft-small --out models/raft-small.pt
+    /usr/bin/python3 scripts/export.py --arch raft --weights raft-things.pth --out raft-things.pt
+
+`--weights` accepts the authors' checkpoints (DataParallel `module.` keys), torchvision's RAFT state dicts
+and plain state dicts. Without it the weights are random (seeded), which is what the parity tests use.
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flowlib import checkpoints, models  # noqa: E402
+
+
+def export(arch: str, out: str, *, weights: str = None, source: str = "auto", seed: int = 0,
+           name: str = None, trained_on: str = None) -> dict:
+    torch.manual_seed(seed)
+    model = models.build(arch)
+    if weights:
+        state = checkpoints.read_checkpoint(weights, source=source, small=models.is_small(arch))
+        checkpoints.load_into(model, state)
+    model.eval()
+    info = models.metadata(arch, name=name or os.path.splitext(os.path.basename(out))[0],
+                           trained_on=trained_on or ("see weights file" if weights else f"random (seed {seed})"),
+                           weights_source=os.path.basename(weights) if weights else "random")
+    model.flow_metadata = json.dumps(info, sort_keys=True)
+    scripted = torch.jit.script(model)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = out + ".tmp"
+    scripted.save(tmp)
+    os.replace(tmp, out)
+    return info
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", required=True, choices=sorted(models.ARCHITECTURES))
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--weights", help="checkpoint to convert (authors', torchvision or plain state dict)")
+    parser.add_argument("--source", default="auto", choices=["auto", "authors", "torchvision"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name")
+    parser.add_argument("--trained-on")
+    args = parser.parse_args(argv)
+    try:
+        info = export(args.arch, args.out, weights=args.weights, source=args.source, seed=args.seed,
+                      name=args.name, trained_on=args.trained_on)
+    except checkpoints.CheckpointError as err:
+        print(f"export: {args.weights}: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({"out": args.out, **info}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Model definitions, checkpoint import and export for the optical-flow addon."""
