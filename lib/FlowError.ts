@@ -1,0 +1,49 @@
+/** Codes of the errors this library raises beyond argument validation. */
+export type FlowErrorCode =
+  | 'ERR_MODEL_LOAD'
+  | 'ERR_WEIGHTS'
+  | 'ERR_DEVICE'
+  | 'ERR_INPUT_SIZE'
+  | 'ERR_INFERENCE'
+  | 'ERR_DISPOSED'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_ABORTED'
+  | 'ERR_NATIVE_MISSING';
+
+const CODES: ReadonlySet<string> = new Set<FlowErrorCode>([
+  'ERR_MODEL_LOAD', 'ERR_WEIGHTS', 'ERR_DEVICE', 'ERR_INPUT_SIZE', 'ERR_INFERENCE', 'ERR_DISPOSED',
+  'ERR_QUEUE_FULL', 'ERR_ABORTED', 'ERR_NATIVE_MISSING',
+]);
+
+/**
+ * An error from loading or running a model. Argument mistakes are `TypeError` / `RangeError` instead, with
+ * Node's codes (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`, `ERR_UNKNOWN_OPTION`).
+ */
+export class FlowError extends Error {
+  readonly code: FlowErrorCode;
+
+  constructor(code: FlowErrorCode, message: string) {
+    super(message);
+    this.name = 'FlowError';
+    this.code = code;
+  }
+
+  /** Turns a rejection from the addon into a FlowError whose stack is the caller's, captured before the call. */
+  static fromNative(error: unknown, callerStack: string | undefined): FlowError {
+    const native = error as { code?: unknown; message?: unknown };
+    const code = typeof native?.code === 'string' && CODES.has(native.code) ? native.code as FlowErrorCode : 'ERR_INFERENCE';
+    const message = typeof native?.message === 'string' ? native.message : String(error);
+    const wrapped = new FlowError(code, message);
+    if (callerStack) {
+      wrapped.stack = `FlowError: ${message}\n${callerStack.split('\n').slice(1).join('\n')}`;
+    }
+    return wrapped;
+  }
+}
+
+/** The stack of whoever called `fn`, to attach to errors that surface later from the worker thread. */
+export function captureCallerStack(fn: Function): string | undefined {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, fn);
+  return holder.stack;
+}

@@ -1,0 +1,185 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import { native, NativeFlowModel } from './binding';
+import { captureCallerStack, FlowError } from './FlowError';
+import { FlowField } from './FlowField';
+import { FrameInput, toNativeFrame } from './Frame';
+import { resolveModel } from './models';
+import * as is from './validate';
+
+export type DeviceName = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
+
+export interface LoadOptions {
+  /** A bundled model ('raft-small', 'raft') or a path to a TorchScript export. Default 'raft-small'. */
+  model?: string;
+  /** Default 'auto': CUDA when LibTorch sees a device, else the CPU. */
+  device?: DeviceName;
+  /** Intra-op threads for this model's inference. Default: the number of CPUs. */
+  threads?: number;
+  /** A checkpoint (state dict) to load over the export's weights, e.g. the RAFT authors' `raft-things.pth`. */
+  weights?: string;
+  /** Requests that may wait for this model at once; more are refused with ERR_QUEUE_FULL. Default 64. */
+  queueLimit?: number;
+}
+
+export interface EstimateOptions {
+  /** Refinement iterations (RAFT). Default: the model's own default. */
+  iterations?: number;
+  /** Aborting rejects the request with ERR_ABORTED; a request that has not started is dropped from the queue. */
+  signal?: AbortSignal;
+}
+
+/** What a model export says about itself (its embedded metadata). */
+export interface ModelInfo {
+  name: string;
+  arch: string;
+  family: string;
+  stride: number;
+  minSize: number;
+  defaultIterations: number;
+  acceptsFlowInit: boolean;
+  trainedOn: string;
+  weightsSource: string;
+  /** Every metadata field, as exported. */
+  raw: Record<string, unknown>;
+}
+
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'weights', 'queueLimit'];
+const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'signal'];
+const DEVICE_PATTERN = /^(auto|cpu|cuda|cuda:\d{1,4})$/;
+const MAX_ITERATIONS = 100;
+/** Below this the 1/8-resolution networks have no pixel of their own to describe. */
+export const MIN_FRAME_SIDE = 8;
+
+function parseMetadata(json: string, file: string): ModelInfo {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    throw new FlowError('ERR_MODEL_LOAD', `model file '${file}' has unreadable metadata`);
+  }
+  const num = (key: string, fallback: number) => (typeof raw[key] === 'number' ? raw[key] as number : fallback);
+  const str = (key: string, fallback: string) => (typeof raw[key] === 'string' ? raw[key] as string : fallback);
+  return {
+    name: str('name', 'unnamed'),
+    arch: str('arch', 'unknown'),
+    family: str('family', 'unknown'),
+    stride: num('stride', 8),
+    minSize: num('min_size', 64),
+    defaultIterations: num('default_iterations', 12),
+    acceptsFlowInit: raw.accepts_flow_init === true,
+    trainedOn: str('trained_on', 'unknown'),
+    weightsSource: str('weights_source', 'unknown'),
+    raw,
+  };
+}
+
+/** Optical flow between two frames with a TorchScript model, run on the model's own worker thread. */
+export class FlowEstimator {
+  /** The export's metadata. */
+  readonly info: ModelInfo;
+  /** The device the model runs on, e.g. 'cpu' or 'cuda:0'. */
+  readonly device: string;
+  /** Names of the tensors a `weights` file replaced (empty when none was given). */
+  readonly weightsLoaded: readonly string[];
+  private readonly model: NativeFlowModel;
+  private disposing: Promise<void> | undefined;
+
+  private constructor(model: NativeFlowModel, info: ModelInfo, device: string, weightsLoaded: string[]) {
+    this.model = model;
+    this.info = info;
+    this.device = device;
+    this.weightsLoaded = weightsLoaded;
+  }
+
+  /** Loads a model; the file is read on the model's worker thread, not the event loop. */
+  static async load(options: LoadOptions = {}): Promise<FlowEstimator> {
+    const stack = captureCallerStack(FlowEstimator.load);
+    const opts = is.options<LoadOptions>('load options', options, LOAD_OPTIONS);
+    const model = resolveModel(opts.model === undefined ? 'raft-small' : is.string('model', opts.model));
+    const device = opts.device === undefined ? 'auto' : is.string('device', opts.device);
+    if (!DEVICE_PATTERN.test(device)) throw is.valueError('device', "'auto', 'cpu', 'cuda' or 'cuda:N'", device);
+    const threads = opts.threads === undefined ? os.availableParallelism() : is.integer('threads', opts.threads, 1, 1024);
+    const queueLimit = opts.queueLimit === undefined ? 64 : is.integer('queueLimit', opts.queueLimit, 1, 1_000_000);
+    let weights: string | undefined;
+    if (opts.weights !== undefined) {
+      weights = is.string('weights', opts.weights);
+      if (!fs.existsSync(weights)) throw new FlowError('ERR_WEIGHTS', `weights file '${weights}' does not exist`);
+    }
+    const nativeModel = new (native().FlowModel)(queueLimit);
+    try {
+      const loaded = await nativeModel.load(model, weights, device, threads);
+      return new FlowEstimator(nativeModel, parseMetadata(loaded.metadata, model), loaded.device, loaded.weightsLoaded);
+    } catch (error) {
+      await nativeModel.dispose();
+      throw error instanceof FlowError ? error : FlowError.fromNative(error, stack);
+    }
+  }
+
+  /** True once `dispose()` has been called. */
+  get disposed(): boolean {
+    return this.disposing !== undefined;
+  }
+
+  /** Requests queued or running. */
+  get pending(): number {
+    return this.model.pending;
+  }
+
+  /**
+   * The flow from `frameA` to `frameB` (where each pixel of A moved to in B), at the frames' size.
+   * Frames are copied before this returns, so the caller may reuse their buffers at once.
+   */
+  estimate(frameA: FrameInput, frameB: FrameInput, options?: EstimateOptions): Promise<FlowField> {
+    const stack = captureCallerStack(this.estimate);
+    try {
+      return this.start(frameA, frameB, options, stack);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private start(frameA: FrameInput, frameB: FrameInput, options: EstimateOptions | undefined,
+    stack: string | undefined): Promise<FlowField> {
+    if (this.disposing) throw new FlowError('ERR_DISPOSED', 'estimate() was called after dispose()');
+    const opts = is.options<EstimateOptions>('estimate options', options, ESTIMATE_OPTIONS);
+    const iterations = opts.iterations === undefined
+      ? this.info.defaultIterations : is.integer('iterations', opts.iterations, 1, MAX_ITERATIONS);
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw is.typeError('signal', 'an AbortSignal', signal);
+    const a = toNativeFrame('frameA', frameA);
+    const b = toNativeFrame('frameB', frameB);
+    if (a.width !== b.width || a.height !== b.height) {
+      throw new FlowError('ERR_INPUT_SIZE', `frameA is ${a.width}x${a.height} but frameB is ${b.width}x${b.height}; both frames must have the same size`);
+    }
+    if (a.width < MIN_FRAME_SIDE || a.height < MIN_FRAME_SIDE) {
+      throw new FlowError('ERR_INPUT_SIZE', `frames are ${a.width}x${a.height}; the smallest this model takes is ${MIN_FRAME_SIDE}x${MIN_FRAME_SIDE}`);
+    }
+    if (signal?.aborted) throw new FlowError('ERR_ABORTED', 'the request was aborted before it was queued');
+
+    const request = this.model.estimate(a, b, iterations);
+    const result = request.promise.then(
+      (flow) => new FlowField(flow.width, flow.height, flow.data),
+      (error) => { throw FlowError.fromNative(error, stack); },
+    );
+    if (!signal) return result;
+    return new Promise<FlowField>((resolve, reject) => {
+      const onAbort = () => {
+        // Dropped from the queue if it has not started; otherwise its result is discarded when it arrives.
+        this.model.cancel(request.id);
+        reject(FlowError.fromNative({ code: 'ERR_ABORTED', message: 'the request was aborted' }, stack));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      result.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  /**
+   * Frees the model. Requests that have not started reject with ERR_DISPOSED; the one running finishes first.
+   * Safe to call more than once.
+   */
+  dispose(): Promise<void> {
+    if (!this.disposing) this.disposing = this.model.dispose();
+    return this.disposing;
+  }
+}

@@ -1,0 +1,136 @@
+"""PyTorch-side references for the parity tests (run with /usr/bin/python3).
+
+    reference.py flow --model M.pt --frames a.bin b.bin --size W H [--impl export|eager|torchvision] ...
+        Flow between two RGB uint8 frames (raw W*H*3 bytes), padded and cropped exactly as the addon does,
+        written as raw float32 (H, W, 2).
+    reference.py checkpoint --arch A --seed N --layout authors|torchvision|plain --out F [--legacy]
+        A checkpoint with random weights in the exact key layout of the named source.
+"""
+import argparse
+import os
+import sys
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flowlib import checkpoints, models  # noqa: E402
+
+
+def pad_like_addon(image: torch.Tensor, stride: int, min_size: int):
+    h, w = image.shape[-2:]
+    ph = max(-(-h // stride) * stride, -(-min_size // stride) * stride)
+    pw = max(-(-w // stride) * stride, -(-min_size // stride) * stride)
+    top, left = (ph - h) // 2, (pw - w) // 2
+    pads = [left, pw - w - left, top, ph - h - top]
+    if any(pads):
+        image = F.pad(image, pads, mode="replicate")
+    return image, (top, left, h, w)
+
+
+def read_frame(path: str, width: int, height: int) -> torch.Tensor:
+    data = open(path, "rb").read()
+    if len(data) != width * height * 3:
+        raise SystemExit(f"{path}: expected {width * height * 3} bytes of RGB, got {len(data)}")
+    pixels = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(height, width, 3)
+    return pixels.permute(2, 0, 1).unsqueeze(0).float()
+
+
+def randomize_batch_norm(model: torch.nn.Module, seed: int) -> None:
+    """Fresh BatchNorm layers are the identity; random statistics make the comparison meaningful."""
+    g = torch.Generator().manual_seed(seed + 1000)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) * 0.2 - 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(m.bias.shape, generator=g) * 0.2 - 0.1)
+
+
+def torchvision_model(arch: str, seed: int):
+    from torchvision.models.optical_flow import raft_large, raft_small
+    torch.manual_seed(seed)
+    model = (raft_small if models.is_small(arch) else raft_large)()
+    with torch.no_grad():
+        randomize_batch_norm(model, seed)
+    return model.eval()
+
+
+def command_flow(args) -> None:
+    torch.set_num_threads(args.threads)
+    width, height = args.size
+    image1 = read_frame(args.frames[0], width, height)
+    image2 = read_frame(args.frames[1], width, height)
+    scripted = torch.jit.load(args.model)
+    import json
+    info = json.loads(scripted.flow_metadata)
+    iterations = args.iterations or info["default_iterations"]
+    image1, crop = pad_like_addon(image1, info["stride"], info["min_size"])
+    image2, _ = pad_like_addon(image2, info["stride"], info["min_size"])
+    with torch.inference_mode():
+        if args.impl == "export":
+            flow = scripted(image1, image2, iterations, None)
+        elif args.impl == "eager":
+            model = models.build(info["arch"]).eval()
+            model.load_state_dict(scripted.state_dict())
+            flow = model(image1, image2, iterations)
+        else:
+            model = torchvision_model(info["arch"], args.seed)
+            flow = model(2 * image1 / 255 - 1, 2 * image2 / 255 - 1, iterations)[-1]
+    top, left, h, w = crop
+    flow = flow[0, :, top:top + h, left:left + w].permute(1, 2, 0).contiguous()
+    with open(args.out, "wb") as f:
+        f.write(flow.numpy().astype("<f4").tobytes())
+
+
+def command_checkpoint(args) -> None:
+    torch.manual_seed(args.seed)
+    if args.layout == "torchvision":
+        state = torchvision_model(args.arch, args.seed).state_dict()
+    else:
+        model = models.build(args.arch)
+        with torch.no_grad():
+            randomize_batch_norm(model, args.seed)
+        state = model.state_dict()
+        if args.layout == "authors":
+            # As the authors saved it: torch.nn.DataParallel(model).state_dict(), an OrderedDict.
+            state = OrderedDict(("module." + k, v) for k, v in state.items())
+    if args.drop_key:
+        state.pop(args.drop_key)
+    if args.extra_key:
+        state[args.extra_key] = torch.zeros(3)
+    if args.reshape_key:
+        state[args.reshape_key] = torch.zeros(7, 7)
+    obj = {"arch": args.arch, "state_dict": state, "epoch": 1} if args.wrap else state
+    torch.save(obj, args.out, _use_new_zipfile_serialization=not args.legacy)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    flow = sub.add_parser("flow")
+    flow.add_argument("--model", required=True)
+    flow.add_argument("--frames", nargs=2, required=True)
+    flow.add_argument("--size", nargs=2, type=int, required=True, metavar=("W", "H"))
+    flow.add_argument("--iterations", type=int, default=0)
+    flow.add_argument("--threads", type=int, default=2)
+    flow.add_argument("--impl", choices=["export", "eager", "torchvision"], default="eager")
+    flow.add_argument("--seed", type=int, default=0, help="torchvision weights seed (as for `checkpoint`)")
+    flow.add_argument("--out", required=True)
+    ckpt = sub.add_parser("checkpoint")
+    ckpt.add_argument("--arch", required=True, choices=sorted(models.ARCHITECTURES))
+    ckpt.add_argument("--seed", type=int, default=0)
+    ckpt.add_argument("--layout", choices=["authors", "torchvision", "plain"], default="authors")
+    ckpt.add_argument("--legacy", action="store_true", help="the pre-1.6 (non-zip) serialization")
+    ckpt.add_argument("--wrap", action="store_true", help="wrap as {'arch', 'state_dict', 'epoch'}")
+    ckpt.add_argument("--drop-key")
+    ckpt.add_argument("--extra-key")
+    ckpt.add_argument("--reshape-key")
+    ckpt.add_argument("--out", required=True)
+    args = parser.parse_args()
+    command_flow(args) if args.command == "flow" else command_checkpoint(args)
+
+
+if __name__ == "__main__":
+    main()

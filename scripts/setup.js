@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// Brings up whatever is missing, in order, and does nothing when all is in place:
+// Debian packages (installed when run as root; otherwise the command is printed), npm dependencies, the native
+// addon, the TypeScript build and the model exports. Each step is skipped when a hash of its inputs is unchanged.
+// Plain JavaScript with no dependencies: it runs before `npm install` has.
+'use strict';
+
+const { execFileSync, spawnSync } = require('child_process');
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+
+const ROOT = path.resolve(__dirname, '..');
+const STAMPS = path.join(ROOT, '.setup');
+const PYTHON = '/usr/bin/python3';
+const APT_PACKAGES = [
+  'libtorch-dev', 'python3-torch', 'python3-torchvision', 'libopenblas0-pthread', 'cmake', 'g++', 'ninja-build',
+];
+const BUNDLED = [
+  { arch: 'raft-small', file: 'raft-small.pt' },
+  { arch: 'raft', file: 'raft.pt' },
+];
+const quiet = process.argv.includes('--quiet');
+
+function log(message) {
+  if (!quiet) process.stderr.write(`setup: ${message}\n`);
+}
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], ...options });
+  if (result.status !== 0) {
+    const why = result.error ? result.error.message : `exit code ${result.status}`;
+    throw new Error(`${command} ${args.join(' ')} failed (${why})`);
+  }
+}
+
+function filesUnder(dir, filter) {
+  const out = [];
+  const abs = path.join(ROOT, dir);
+  if (!fs.existsSync(abs)) return out;
+  for (const entry of fs.readdirSync(abs, { withFileTypes: true })) {
+    const rel = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...filesUnder(rel, filter));
+    else if (filter(entry.name)) out.push(rel);
+  }
+  return out.sort();
+}
+
+function hashOf(files, extra = '') {
+  const hash = crypto.createHash('sha256').update(extra);
+  for (const file of files) {
+    const abs = path.join(ROOT, file);
+    hash.update(file).update(fs.existsSync(abs) ? fs.readFileSync(abs) : 'missing');
+  }
+  return hash.digest('hex');
+}
+
+function step(name, inputs, outputs, action) {
+  const stamp = path.join(STAMPS, name);
+  const current = fs.existsSync(stamp) ? fs.readFileSync(stamp, 'utf8') : '';
+  if (current === inputs && outputs.every((o) => fs.existsSync(path.join(ROOT, o)))) return;
+  const started = Date.now();
+  log(`${name}...`);
+  action();
+  fs.mkdirSync(STAMPS, { recursive: true });
+  fs.writeFileSync(stamp, inputs);
+  log(`${name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+function missingPackages() {
+  return APT_PACKAGES.filter((pkg) => {
+    const result = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+    return result.status !== 0 || !result.stdout.includes('install ok installed');
+  });
+}
+
+function ensurePackages() {
+  const missing = missingPackages();
+  if (missing.length === 0) return;
+  const command = `apt-get update && apt-get install -y ${missing.join(' ')}`;
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new Error(`missing Debian packages: ${missing.join(', ')}. Install them with:\n  sudo sh -c '${command}'`);
+  }
+  log(`installing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  run('apt-get', ['install', '-y', '-qq', ...missing], { env });
+}
+
+function checkPython() {
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    throw new Error(`${PYTHON} cannot import torch and torchvision (${(probe.stderr || '').trim().split('\n').pop()})`);
+  }
+}
+
+function main() {
+  ensurePackages();
+  checkPython();
+
+  const npmInputs = hashOf(['package.json', 'package-lock.json'], process.version);
+  step('npm', npmInputs, ['node_modules/cmake-js', 'node_modules/typescript', 'node_modules/mocha'], () => {
+    const lock = fs.existsSync(path.join(ROOT, 'package-lock.json'));
+    run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund', '--ignore-scripts']);
+  });
+
+  const libtorch = process.env.LIBTORCH || '';
+  const nativeInputs = hashOf(['CMakeLists.txt', ...filesUnder('binding', () => true)], `${process.version}|${libtorch}`);
+  step('native', nativeInputs, ['build/Release/optical_flow.node'], () => {
+    const args = [path.join('node_modules', 'cmake-js', 'bin', 'cmake-js'), 'compile', '--out', 'build'];
+    if (libtorch) args.push(`--CDTorch_DIR=${path.join(libtorch, 'share', 'cmake', 'Torch')}`);
+    run(process.execPath, args);
+  });
+
+  const tsInputs = hashOf(['tsconfig.json', ...filesUnder('lib', (f) => f.endsWith('.ts')),
+    ...filesUnder('test', (f) => f.endsWith('.ts')), ...filesUnder('scripts', (f) => f.endsWith('.ts'))]);
+  step('typescript', tsInputs, ['dist/lib/index.js'], () => {
+    fs.rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
+    run(process.execPath, [path.join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  });
+
+  const modelInputs = hashOf(['scripts/export.py', ...filesUnder('scripts/flowlib', (f) => f.endsWith('.py'))],
+    execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }));
+  step('models', modelInputs, BUNDLED.map((m) => `models/${m.file}`), () => {
+    for (const model of BUNDLED) {
+      run(PYTHON, ['scripts/export.py', '--arch', model.arch, '--out', `models/${model.file}`, '--name', model.arch],
+        { stdio: ['ignore', 'ignore', 'inherit'] });
+    }
+  });
+}
+
+try {
+  main();
+} catch (error) {
+  process.stderr.write(`setup failed: ${error.message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,125 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { ImageLike } from '../lib';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const SHARED_DATA = path.resolve(ROOT, '..', 'shared', 'data');
+export const PYTHON = '/usr/bin/python3';
+/** Threads for both sides of a parity check: equal counts make LibTorch and PyTorch agree bit for bit. */
+export const THREADS = 2;
+
+export function hasSharedData(): boolean {
+  return fs.existsSync(SHARED_DATA);
+}
+
+let scratch: string | undefined;
+/** A per-run scratch folder, removed when the process exits. */
+export function tmpDir(): string {
+  if (!scratch) {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'optical-flow-test-'));
+    const dir = scratch;
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return scratch;
+}
+
+export function python(script: string, args: string[]): string {
+  const result = spawnSync(PYTHON, [path.join(ROOT, 'scripts', script), ...args], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${script} ${args.join(' ')} failed:\n${result.stderr}`);
+  return result.stdout;
+}
+
+const exported = new Map<string, string>();
+/** A TorchScript export with random (seeded) or given weights, made once per run. */
+export function exportModel(arch: string, options: { seed?: number; weights?: string; tag?: string } = {}): string {
+  const key = `${arch}-${options.seed ?? 0}-${options.tag ?? ''}-${options.weights ?? ''}`;
+  const cached = exported.get(key);
+  if (cached) return cached;
+  const out = path.join(tmpDir(), `${arch}-seed${options.seed ?? 0}${options.tag ? `-${options.tag}` : ''}.pt`);
+  const args = ['--arch', arch, '--out', out, '--seed', String(options.seed ?? 0)];
+  if (options.weights) args.push('--weights', options.weights);
+  python('export.py', args);
+  exported.set(key, out);
+  return out;
+}
+
+export function checkpoint(arch: string, name: string, args: string[]): string {
+  const out = path.join(tmpDir(), name);
+  python('reference.py', ['checkpoint', '--arch', arch, '--out', out, ...args]);
+  return out;
+}
+
+/** A smooth, textured RGB image and the same scene moved by (dx, dy) pixels, with some local motion. */
+export function syntheticPair(width: number, height: number, dx = 3, dy = 2): [ImageLike, ImageLike] {
+  const render = (ox: number, oy: number) => {
+    const data = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const u = x - ox, v = y - oy;
+        const i = 3 * (y * width + x);
+        data[i] = 128 + 100 * Math.sin(u * 0.21 + Math.cos(v * 0.13) * 2);
+        data[i + 1] = 128 + 100 * Math.sin(v * 0.17 + u * 0.05);
+        data[i + 2] = 128 + 90 * Math.cos((u + v) * 0.11) * Math.sin(u * 0.07);
+      }
+    }
+    return { data, width, height, channels: 3, format: 'rgb' as const };
+  };
+  return [render(0, 0), render(dx, dy)];
+}
+
+export function writeRaw(image: ImageLike, name: string): string {
+  const file = path.join(tmpDir(), name);
+  fs.writeFileSync(file, image.data as Uint8Array);
+  return file;
+}
+
+/** Flow from PyTorch for the same frames, through scripts/reference.py. */
+export function referenceFlow(model: string, a: ImageLike, b: ImageLike,
+  options: { impl?: 'eager' | 'export' | 'torchvision'; iterations?: number; seed?: number } = {}): Float32Array {
+  const tag = `${path.basename(model)}-${a.width}x${a.height}-${Math.random().toString(36).slice(2)}`;
+  const fa = writeRaw(a, `${tag}-a.rgb`);
+  const fb = writeRaw(b, `${tag}-b.rgb`);
+  const out = path.join(tmpDir(), `${tag}.flow`);
+  python('reference.py', ['flow', '--model', model, '--frames', fa, fb, '--size', String(a.width), String(a.height),
+    '--impl', options.impl ?? 'eager', '--threads', String(THREADS), '--iterations', String(options.iterations ?? 0),
+    '--seed', String(options.seed ?? 0), '--out', out]);
+  const bytes = fs.readFileSync(out);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
+
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} != ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
+  }
+  return max;
+}
+
+export function maxAbs(a: Float32Array): number {
+  let max = 0;
+  for (const v of a) max = Math.max(max, Math.abs(v));
+  return max;
+}
+
+/** Reads a binary PPM (P6), as the FlyingChairs samples are stored. */
+export function readPpm(file: string): ImageLike {
+  const bytes = fs.readFileSync(file);
+  const header: string[] = [];
+  let pos = 0;
+  while (header.length < 4) {
+    while (/\s/.test(String.fromCharCode(bytes[pos]))) pos++;
+    if (bytes[pos] === 0x23) { while (bytes[pos] !== 0x0a) pos++; continue; }
+    let token = '';
+    while (!/\s/.test(String.fromCharCode(bytes[pos]))) token += String.fromCharCode(bytes[pos++]);
+    header.push(token);
+  }
+  pos++;
+  const [magic, w, h] = header;
+  if (magic !== 'P6') throw new Error(`${file}: not a binary PPM`);
+  const width = Number(w), height = Number(h);
+  return { data: new Uint8Array(bytes.subarray(pos, pos + width * height * 3)), width, height, channels: 3, format: 'rgb' };
+}
