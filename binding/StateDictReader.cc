@@ -302,12 +302,10 @@ StateDict StateDictReader::Read(const std::string& path) {
     } catch (const c10::Error& e) {
       Fail(path, std::string("not a readable zip archive (") + e.what_without_backtrace() + ")");
     }
-    if (!reader->hasRecord("data.pkl")) {
-      if (reader->hasRecord("constants.pkl")) {
-        Fail(path, "this is a TorchScript model, not a state dict: pass it as the model, not as weights");
-      }
-      Fail(path, "no data.pkl record (not a torch.save file)");
+    if (reader->hasRecord("constants.pkl")) {
+      Fail(path, "this is a TorchScript model, not a state dict: pass it as the model, not as weights");
     }
+    if (!reader->hasRecord("data.pkl")) Fail(path, "no data.pkl record (not a torch.save file)");
     at::DataPtr pickle;
     size_t pickleSize = 0;
     std::tie(pickle, pickleSize) = reader->getRecord("data.pkl");

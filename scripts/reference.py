@@ -5,6 +5,8 @@
         written as raw float32 (H, W, 2).
     reference.py checkpoint --arch A --seed N --layout authors|torchvision|plain --out F [--legacy]
         A checkpoint with random weights in the exact key layout of the named source.
+    reference.py keys --file F
+        The container type and key names of a checkpoint, as JSON.
 """
 import argparse
 import os
@@ -106,6 +108,13 @@ def command_checkpoint(args) -> None:
     torch.save(obj, args.out, _use_new_zipfile_serialization=not args.legacy)
 
 
+def command_keys(args) -> None:
+    import json
+    obj = torch.load(args.file, map_location="cpu")
+    state = checkpoints.unwrap(obj)
+    print(json.dumps({"container": type(obj).__name__, "state_dict": type(state).__name__, "keys": list(state)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,8 +137,10 @@ def main() -> None:
     ckpt.add_argument("--extra-key")
     ckpt.add_argument("--reshape-key")
     ckpt.add_argument("--out", required=True)
+    keys = sub.add_parser("keys")
+    keys.add_argument("--file", required=True)
     args = parser.parse_args()
-    command_flow(args) if args.command == "flow" else command_checkpoint(args)
+    {"flow": command_flow, "checkpoint": command_checkpoint, "keys": command_keys}[args.command](args)
 
 
 if __name__ == "__main__":
