@@ -50,8 +50,8 @@ Napi::Function FlowModel::Init(Napi::Env env) {
 }
 
 FlowModel::FlowModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FlowModel>(info) {
-  const uint32_t capacity = info[0].As<Napi::Number>().Uint32Value();
-  worker_ = std::make_unique<ModelWorker>(info.Env(), capacity + 1);  // +1: the load job
+  queueLimit_ = info[0].As<Napi::Number>().Uint32Value();
+  worker_ = std::make_unique<ModelWorker>(info.Env());
   napi_add_env_cleanup_hook(info.Env(), &FlowModel::OnEnvironmentExit, this);
 }
 
@@ -65,9 +65,9 @@ void FlowModel::OnEnvironmentExit(void* self) {
   if (model->worker_) model->worker_->Shutdown();
 }
 
-Napi::Value FlowModel::Queue(Napi::Env env, std::unique_ptr<Job> job) {
+Napi::Value FlowModel::Queue(Napi::Env env, std::unique_ptr<Job> job, bool bounded) {
   Napi::Promise promise = job->Promise();
-  if (!worker_->Push(job)) {
+  if ((bounded && worker_->InFlight() >= queueLimit_) || !worker_->Push(job)) {
     job->Reject(env, disposed_ ? "ERR_DISPOSED" : "ERR_QUEUE_FULL",
                     disposed_ ? "the model has been disposed" : "the model's request queue is full");
   }
@@ -83,7 +83,7 @@ Napi::Value FlowModel::Load(const Napi::CallbackInfo& info) {
   options.weightsPath = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
   options.device = info[2].As<Napi::String>();
   options.threads = info[3].As<Napi::Number>().Int32Value();
-  return Queue(env, std::make_unique<LoadJob>(env, std::move(options)));
+  return Queue(env, std::make_unique<LoadJob>(env, std::move(options)), false);
 }
 
 Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
@@ -93,7 +93,7 @@ Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
   const int iterations = info[2].As<Napi::Number>().Int32Value();
   const uint32_t id = nextId_++;
   auto job = std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), iterations);
-  Napi::Value promise = Queue(env, std::move(job));
+  Napi::Value promise = Queue(env, std::move(job), true);
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", id);
   out.Set("promise", promise);

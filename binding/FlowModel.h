@@ -21,11 +21,12 @@ class FlowModel : public Napi::ObjectWrap<FlowModel> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Pending(const Napi::CallbackInfo& info);
 
-  Napi::Value Queue(Napi::Env env, std::unique_ptr<Job> job);
+  Napi::Value Queue(Napi::Env env, std::unique_ptr<Job> job, bool bounded);
   static void OnEnvironmentExit(void* self);
 
   std::unique_ptr<ModelWorker> worker_;
   bool disposed_ = false;
   bool loadQueued_ = false;
   uint32_t nextId_ = 1;
+  size_t queueLimit_ = 1;  // estimate requests queued or running at once
 };

@@ -1,6 +1,6 @@
 #include "ModelWorker.h"
 
-ModelWorker::ModelWorker(Napi::Env env, size_t capacity) : env_(env), capacity_(capacity) {
+ModelWorker::ModelWorker(Napi::Env env) : env_(env) {
   channel_ = Channel::New(env, "optical-flow model", 0, 1, this);
   channel_.Unref(env);  // an idle model must not keep the process alive
   thread_ = std::thread([this] { Loop(); });
@@ -11,7 +11,7 @@ ModelWorker::~ModelWorker() { Shutdown(); }
 bool ModelWorker::Push(std::unique_ptr<Job>& job) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (closing_ || queue_.size() >= capacity_) return false;
+    if (closing_) return false;
     queue_.push_back(std::move(job));
   }
   if (inFlight_++ == 0) channel_.Ref(env_);

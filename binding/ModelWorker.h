@@ -17,10 +17,10 @@
 
 class ModelWorker {
  public:
-  ModelWorker(Napi::Env env, size_t capacity);
+  explicit ModelWorker(Napi::Env env);
   ~ModelWorker();
 
-  // JS thread. False (and `job` left with the caller) when closing or when `capacity` jobs are queued.
+  // JS thread. False (and `job` left with the caller) once closing.
   bool Push(std::unique_ptr<Job>& job);
   // JS thread. Takes a job out if it has not started.
   std::unique_ptr<Job> Cancel(uint32_t id);
@@ -30,6 +30,7 @@ class ModelWorker {
   void Shutdown();
 
   size_t Queued();
+  // Jobs queued or running (JS thread).
   size_t InFlight() const { return inFlight_; }
   // JS thread: a job handed back by Cancel or Close counts as done.
   void Forget() { Finished(); }
@@ -48,7 +49,6 @@ class ModelWorker {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Job>> queue_;
-  size_t capacity_;
   size_t inFlight_ = 0;  // JS thread only
   bool closing_ = false;
   bool stopping_ = false;

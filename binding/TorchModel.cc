@@ -1,6 +1,7 @@
 #include "TorchModel.h"
 
 #include <ATen/Parallel.h>
+#include <caffe2/serialize/inline_container.h>
 
 #include <fstream>
 #include <regex>
@@ -26,15 +27,38 @@ std::string DeviceName(const torch::Device& device) {
 
 int RoundUp(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
 
+// Says what a file is when it is not a TorchScript export, rather than LibTorch's archive-level message.
+void CheckIsExport(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FlowError("ERR_MODEL_LOAD", "cannot open model file '" + path + "'");
+  char head[2] = {0, 0};
+  in.read(head, 2);
+  if (in.gcount() == 2 && static_cast<uint8_t>(head[0]) == 0x80) {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is a PyTorch checkpoint in the legacy format, not a "
+                                      "TorchScript export: pass it as `weights` next to an export of its architecture");
+  }
+  if (in.gcount() != 2 || head[0] != 'P' || head[1] != 'K') {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is not a TorchScript export (not a zip archive)");
+  }
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    if (!reader.hasRecord("constants.pkl") && reader.hasRecord("data.pkl")) {
+      throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is a PyTorch checkpoint (state dict), not a "
+                                        "TorchScript export: pass it as `weights` next to an export of its "
+                                        "architecture, or convert it with scripts/export.py --weights");
+    }
+  } catch (const c10::Error& e) {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is not a readable TorchScript export (" +
+                                          e.what_without_backtrace() + ")");
+  }
+}
+
 }  // namespace
 
 ModelInfo TorchModel::Load(const LoadOptions& options) {
   at::set_num_threads(options.threads);
   device_ = Device::Resolve(options.device);
-  {
-    std::ifstream probe(options.modelPath, std::ios::binary);
-    if (!probe) throw FlowError("ERR_MODEL_LOAD", "cannot open model file '" + options.modelPath + "'");
-  }
+  CheckIsExport(options.modelPath);
   try {
     module_ = torch::jit::load(options.modelPath, torch::kCPU);
   } catch (const c10::Error& e) {

@@ -18,7 +18,7 @@ export interface LoadOptions {
   threads?: number;
   /** A checkpoint (state dict) to load over the export's weights, e.g. the RAFT authors' `raft-things.pth`. */
   weights?: string;
-  /** Requests that may wait for this model at once; more are refused with ERR_QUEUE_FULL. Default 64. */
+  /** Requests queued or running on this model at once; more are refused with ERR_QUEUE_FULL. Default 64. */
   queueLimit?: number;
 }
 
