@@ -5,6 +5,8 @@
         written as raw float32 (H, W, 2).
     reference.py checkpoint --arch A --seed N --layout authors|torchvision|plain --out F [--legacy]
         A checkpoint with random weights in the exact key layout of the named source.
+    reference.py time --model M.pt --size W H [--iterations N --threads T --repeat R]
+        Median seconds per pair of PyTorch eager and of the export run from Python.
     reference.py keys --file F
         The container type and key names of a checkpoint, as JSON.
 """
@@ -108,6 +110,34 @@ def command_checkpoint(args) -> None:
     torch.save(obj, args.out, _use_new_zipfile_serialization=not args.legacy)
 
 
+def command_time(args) -> None:
+    """Median seconds per pair for PyTorch eager (and the TorchScript export from Python), same padding."""
+    import json
+    import time
+    torch.set_num_threads(args.threads)
+    scripted = torch.jit.load(args.model)
+    info = json.loads(scripted.flow_metadata)
+    model = models.build(info["arch"]).eval()
+    model.load_state_dict(scripted.state_dict())
+    width, height = args.size
+    g = torch.Generator().manual_seed(0)
+    image1 = torch.rand(1, 3, height, width, generator=g) * 255
+    image2 = torch.roll(image1, shifts=(2, 3), dims=(2, 3))
+    image1, _ = pad_like_addon(image1, info["stride"], info["min_size"])
+    image2, _ = pad_like_addon(image2, info["stride"], info["min_size"])
+    out = {}
+    for name, fn in (("eager", model), ("torchscript", scripted)):
+        times = []
+        with torch.inference_mode():
+            for i in range(args.repeat + 1):
+                start = time.perf_counter()
+                fn(image1, image2, args.iterations, None)
+                if i > 0:  # the first run warms up
+                    times.append(time.perf_counter() - start)
+        out[name] = sorted(times)[len(times) // 2]
+    print(json.dumps(out))
+
+
 def command_keys(args) -> None:
     import json
     obj = torch.load(args.file, map_location="cpu")
@@ -137,10 +167,16 @@ def main() -> None:
     ckpt.add_argument("--extra-key")
     ckpt.add_argument("--reshape-key")
     ckpt.add_argument("--out", required=True)
+    timing = sub.add_parser("time")
+    timing.add_argument("--model", required=True)
+    timing.add_argument("--size", nargs=2, type=int, required=True, metavar=("W", "H"))
+    timing.add_argument("--iterations", type=int, default=12)
+    timing.add_argument("--threads", type=int, default=2)
+    timing.add_argument("--repeat", type=int, default=3)
     keys = sub.add_parser("keys")
     keys.add_argument("--file", required=True)
     args = parser.parse_args()
-    {"flow": command_flow, "checkpoint": command_checkpoint, "keys": command_keys}[args.command](args)
+    {"flow": command_flow, "checkpoint": command_checkpoint, "keys": command_keys, "time": command_time}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { FlowError, FlowEstimator, ImageLike } from '../lib';
+import { FlowError, FlowEstimator, FlowField, ImageLike } from '../lib';
 import { exportModel, maxAbsDiff, syntheticPair, THREADS } from './helpers';
 
 function pairs(count: number): [ImageLike, ImageLike][] {
@@ -19,7 +19,7 @@ describe('concurrency: one model, many requests', function () {
 
   it('8 simultaneous estimates equal the serial results', async () => {
     const inputs = pairs(8);
-    const serial = [];
+    const serial: FlowField[] = [];
     for (const [a, b] of inputs) serial.push(await flow.estimate(a, b, { iterations: 6 }));
     const parallel = await Promise.all(inputs.map(([a, b]) => flow.estimate(a, b, { iterations: 6 })));
     parallel.forEach((field, i) => {
