@@ -1,0 +1,172 @@
+"""Trains RAFT-S on the synthetic generator, on the CPU, resumably.
+
+    nice -n 19 /usr/bin/python3 scripts/train.py                  # starts, or resumes training/state.pt
+    nice -n 19 /usr/bin/python3 scripts/train.py --hours 2        # stops after 2 more hours of wall time
+
+As in the RAFT paper (Section 4): AdamW, a one-cycle learning-rate schedule with linear annealing, gradient
+clipping at 1, and the sequence loss with gamma 0.8. Crop size, batch and iteration count are chosen for CPU
+throughput (see models/README.md). Validation EPE on the shared samples is logged to training/log.csv and the
+best weights are kept in training/best.pt; `--export` writes the best as models/raft-small.pt.
+"""
+import argparse
+import csv
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flowlib import models  # noqa: E402
+from flowlib.evaluation import evaluate, raft_method, validation_sets  # noqa: E402
+from flowlib.losses import end_point_error, sequence_loss  # noqa: E402
+from flowlib.raft import RAFT  # noqa: E402
+from flowlib.synthetic import SyntheticFlowGenerator, load_textures  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+OUT = os.path.join(ROOT, "training")
+LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe", "sintel_epe"]
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Batches(torch.utils.data.IterableDataset):
+    """Endless synthetic batches, made in a worker process so generation overlaps training."""
+
+    def __init__(self, *, height: int, width: int, batch: int, seed: int):
+        self.height, self.width, self.batch, self.seed = height, width, batch, seed
+
+    def __iter__(self):
+        torch.set_num_threads(1)
+        generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
+                                           textures=load_textures())
+        while True:
+            yield generator.batch(self.batch)
+
+
+def save_atomic(obj, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=24000, help="length of the one-cycle schedule")
+    parser.add_argument("--hours", type=float, default=1e9, help="stop after this much wall time in this run")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--crop", type=int, nargs=2, default=[192, 256], metavar=("H", "W"))
+    parser.add_argument("--iterations", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=4e-4)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--validate-every", type=int, default=500)
+    parser.add_argument("--save-minutes", type=float, default=10)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--export", action="store_true", help="export training/best.pt as models/raft-small.pt and exit")
+    args = parser.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    state_path, best_path, log_path = (os.path.join(OUT, n) for n in ("state.pt", "best.pt", "log.csv"))
+
+    if args.export:
+        return export_best(best_path)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model = RAFT(small=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, eps=1e-8)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps + 100, pct_start=0.05,
+                                                   cycle_momentum=False, anneal_strategy="linear")
+    step, samples, wall, cpu, best = 0, 0, 0.0, 0.0, float("inf")
+    if os.path.exists(state_path):
+        state = torch.load(state_path, map_location="cpu")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        step, samples, wall, cpu, best = state["step"], state["samples"], state["wall"], state["cpu"], state["best"]
+        print(f"resumed at step {step} ({samples} samples, {wall / 3600:.2f} h)", flush=True)
+    if step >= args.steps:
+        print("the schedule is complete", flush=True)
+        return 0
+
+    sets = validation_sets()
+    new_log = not os.path.exists(log_path)
+    log = open(log_path, "a", newline="")
+    writer = csv.DictWriter(log, fieldnames=LOG_FIELDS)
+    if new_log:
+        writer.writeheader()
+
+    loader = iter(torch.utils.data.DataLoader(
+        Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed + step),
+        batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True))
+    started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
+    run_losses, run_epes = [], []
+    model.train()
+
+    def checkpoint():
+        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                     "step": step, "samples": samples, "wall": wall + time.time() - started,
+                     "cpu": cpu + cpu_seconds() - cpu_started, "best": best, "args": vars(args)}, state_path)
+
+    while step < args.steps and time.time() - started < args.hours * 3600:
+        batch = next(loader)
+        flows = model.forward_all(batch["image1"], batch["image2"], args.iterations)
+        loss = sequence_loss(flows, batch["flow"], gamma=0.8)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        step += 1
+        samples += args.batch
+        run_losses.append(loss.item())
+        run_epes.append(end_point_error(flows[-1].detach(), batch["flow"]).item())
+
+        if step % args.validate_every == 0 or step == args.steps:
+            model.eval()
+            scores = evaluate(raft_method(model), sets) if sets else {}
+            model.train()
+            row = {"step": step, "samples": samples, "wall_hours": round((wall + time.time() - started) / 3600, 4),
+                   "cpu_hours": round((cpu + cpu_seconds() - cpu_started) / 3600, 4),
+                   "lr": schedule.get_last_lr()[0], "train_loss": sum(run_losses) / len(run_losses),
+                   "train_epe": sum(run_epes) / len(run_epes), "chairs_epe": scores.get("chairs", ""),
+                   "sintel_epe": scores.get("sintel", "")}
+            writer.writerow(row)
+            log.flush()
+            print(json.dumps(row), flush=True)
+            run_losses, run_epes = [], []
+            score = scores.get("chairs", row["train_epe"])
+            if score < best:
+                best = score
+                save_atomic({"model": model.state_dict(), "step": step, "scores": scores}, best_path)
+            checkpoint()
+            last_save = time.time()
+        elif time.time() - last_save > args.save_minutes * 60:
+            checkpoint()
+            last_save = time.time()
+    checkpoint()
+    print(f"stopped at step {step}", flush=True)
+    return 0
+
+
+def export_best(best_path: str) -> int:
+    from export import export
+    best = torch.load(best_path, map_location="cpu")
+    weights = os.path.join(OUT, "best-weights.pth")
+    torch.save(best["model"], weights)
+    scores = ", ".join(f"{k} EPE {v:.3f}" for k, v in best.get("scores", {}).items())
+    info = export("raft-small", os.path.join(ROOT, "models", "raft-small.pt"), weights=weights, name="raft-small",
+                  trained_on=f"synthetic layered affine scenes (scripts/flowlib/synthetic.py), step {best['step']}; {scores}")
+    os.remove(weights)
+    print(json.dumps(info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
