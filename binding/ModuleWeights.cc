@@ -60,9 +60,12 @@ std::vector<std::string> ModuleWeights::Apply(torch::jit::Module& module, const 
                                                const std::string& path) {
   static const std::string kDataParallel = "module.";
   std::map<std::string, torch::Tensor> file;
+  std::vector<std::string> fileOrder;
   for (const auto& name : state.names) {
     const bool prefixed = name.compare(0, kDataParallel.size(), kDataParallel) == 0;
-    file[prefixed ? name.substr(kDataParallel.size()) : name] = state.tensors.at(name);
+    const std::string key = prefixed ? name.substr(kDataParallel.size()) : name;
+    file[key] = state.tensors.at(name);
+    fileOrder.push_back(key);
   }
 
   std::map<c10::TensorImpl*, Slot> slots;
@@ -94,8 +97,8 @@ std::vector<std::string> ModuleWeights::Apply(torch::jit::Module& module, const 
     loaded.push_back(found);
   }
   std::vector<std::string> unexpected;
-  for (const auto& entry : file) {
-    if (!known.count(entry.first)) unexpected.push_back(entry.first);
+  for (const auto& key : fileOrder) {
+    if (!known.count(key)) unexpected.push_back(key);
   }
   if (!missing.empty() || !unexpected.empty() || !misshaped.empty()) {
     std::string message = "weights file '" + path + "' does not match the model:";

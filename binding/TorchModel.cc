@@ -75,8 +75,13 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
   stride_ = MetadataInt(info.metadataJson, "stride", 8);
   minSize_ = std::max(MetadataInt(info.metadataJson, "min_size", stride_), stride_);
   if (!options.weightsPath.empty()) {
-    info.weightsLoaded = ModuleWeights::Apply(module_, StateDictReader::Read(options.weightsPath), options.weightsPath);
+    const StateDict state = StateDictReader::Read(options.weightsPath);
+    info.weightsLoaded = ModuleWeights::Apply(module_, state, options.weightsPath);
+    // FlowNet checkpoints carry the scale between network output and pixels.
+    auto scale = state.scalars.find("div_flow");
+    if (scale != state.scalars.end() && module_.hasattr("div_flow")) module_.setattr("div_flow", scale->second);
   }
+  if (module_.hasattr("div_flow") && module_.attr("div_flow").isDouble()) info.divFlow = module_.attr("div_flow").toDouble();
   module_.eval();
   module_.to(device_);
   info.device = DeviceName(device_);

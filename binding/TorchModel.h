@@ -21,6 +21,7 @@ struct ModelInfo {
   int stride = 8;
   int minSize = 64;
   std::vector<std::string> weightsLoaded;  // names of the tensors a weights file replaced
+  double divFlow = 0;                      // FlowNet's output scale in use (0 for other models)
 };
 
 class TorchModel {

@@ -10,7 +10,7 @@ import * as is from './validate';
 export type DeviceName = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
 export interface LoadOptions {
-  /** A bundled model ('raft-small', 'raft') or a path to a TorchScript export. Default 'raft-small'. */
+  /** A bundled model ('raft-small', 'raft', 'flownets', 'flownetc') or a path to an export. Default 'raft-small'. */
   model?: string;
   /** Default 'auto': CUDA when LibTorch sees a device, else the CPU. */
   device?: DeviceName;
@@ -40,6 +40,8 @@ export interface ModelInfo {
   acceptsFlowInit: boolean;
   trainedOn: string;
   weightsSource: string;
+  /** FlowNet's scale between network output and pixels (from the weights file when it has one). */
+  divFlow?: number;
   /** Every metadata field, as exported. */
   raw: Record<string, unknown>;
 }
@@ -109,7 +111,9 @@ export class FlowEstimator {
     const nativeModel = new (native().FlowModel)(queueLimit);
     try {
       const loaded = await nativeModel.load(model, weights, device, threads);
-      return new FlowEstimator(nativeModel, parseMetadata(loaded.metadata, model), loaded.device, loaded.weightsLoaded);
+      const info = parseMetadata(loaded.metadata, model);
+      if (loaded.divFlow !== undefined) info.divFlow = loaded.divFlow;
+      return new FlowEstimator(nativeModel, info, loaded.device, loaded.weightsLoaded);
     } catch (error) {
       await nativeModel.dispose();
       throw error instanceof FlowError ? error : FlowError.fromNative(error, stack);

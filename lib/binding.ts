@@ -9,6 +9,8 @@ export interface NativeLoadResult {
   stride: number;
   minSize: number;
   weightsLoaded: string[];
+  /** FlowNet's output scale in use, when the model has one. */
+  divFlow?: number;
 }
 
 export interface NativeFlow {

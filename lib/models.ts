@@ -5,7 +5,7 @@ import { FlowError } from './FlowError';
 import { closest } from './validate';
 
 /** Models bundled in the package's models/ folder, by name. */
-export const BUNDLED_MODELS = ['raft-small', 'raft'] as const;
+export const BUNDLED_MODELS = ['raft-small', 'raft', 'flownets', 'flownetc'] as const;
 export type BundledModel = typeof BUNDLED_MODELS[number];
 
 export const MODELS_DIR = path.join(PACKAGE_ROOT, 'models');

@@ -3,8 +3,8 @@
     /usr/bin/python3 scripts/export.py --arch raft-small --out models/raft-small.pt
     /usr/bin/python3 scripts/export.py --arch raft --weights raft-things.pth --out raft-things.pt
 
-`--weights` accepts the authors' checkpoints (DataParallel `module.` keys), torchvision's RAFT state dicts
-and plain state dicts. Without it the weights are random (seeded), which is what the parity tests use.
+`--weights` accepts the RAFT authors' checkpoints (DataParallel `module.` keys), torchvision's RAFT state dicts,
+FlowNetPytorch's and FlowNet2's `.pth.tar` files (their `div_flow` is kept) and plain state dicts. Without it the weights are random (seeded), which is what the parity tests use.
 """
 import argparse
 import json
@@ -22,12 +22,17 @@ def export(arch: str, out: str, *, weights: str = None, source: str = "auto", se
     torch.manual_seed(seed)
     model = models.build(arch)
     if weights:
-        state = checkpoints.read_checkpoint(weights, source=source, small=models.is_small(arch))
-        checkpoints.load_into(model, state)
+        checkpoint = torch.load(weights, map_location="cpu")
+        checkpoints.load_into(model, checkpoints.state_from(checkpoint, source=source, small=models.is_small(arch)))
+        scale = checkpoints.flow_scale(checkpoint)
+        if scale is not None and hasattr(model, "div_flow"):
+            model.div_flow = scale
     model.eval()
     info = models.metadata(arch, name=name or os.path.splitext(os.path.basename(out))[0],
                            trained_on=trained_on or ("see weights file" if weights else f"random (seed {seed})"),
                            weights_source=os.path.basename(weights) if weights else "random")
+    if hasattr(model, "div_flow"):
+        info["div_flow"] = model.div_flow
     model.flow_metadata = json.dumps(info, sort_keys=True)
     scripted = torch.jit.script(model)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

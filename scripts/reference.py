@@ -61,6 +61,15 @@ def torchvision_model(arch: str, seed: int):
     return model.eval()
 
 
+def eager_twin(scripted, info):
+    """The eager model with the export's weights and settings."""
+    model = models.build(info["arch"]).eval()
+    model.load_state_dict(scripted.state_dict())
+    if hasattr(model, "div_flow"):
+        model.div_flow = scripted.div_flow
+    return model
+
+
 def command_flow(args) -> None:
     torch.set_num_threads(args.threads)
     width, height = args.size
@@ -76,8 +85,7 @@ def command_flow(args) -> None:
         if args.impl == "export":
             flow = scripted(image1, image2, iterations, None)
         elif args.impl == "eager":
-            model = models.build(info["arch"]).eval()
-            model.load_state_dict(scripted.state_dict())
+            model = eager_twin(scripted, info)
             flow = model(image1, image2, iterations)
         else:
             model = torchvision_model(info["arch"], args.seed)
@@ -97,6 +105,12 @@ def command_checkpoint(args) -> None:
         with torch.no_grad():
             randomize_batch_norm(model, args.seed)
         state = model.state_dict()
+        if args.layout == "authors" and models.ARCHITECTURES[args.arch]["family"] == "flownet":
+            # As FlowNetPytorch saves it: a dict with the architecture's name and div_flow beside the weights.
+            obj = {"epoch": 1, "arch": args.arch.replace("-", "_"), "state_dict": state, "best_EPE": 2.0,
+                   "div_flow": args.div_flow}
+            torch.save(obj, args.out, _use_new_zipfile_serialization=not args.legacy)
+            return
         if args.layout == "authors":
             # As the authors saved it: torch.nn.DataParallel(model).state_dict(), an OrderedDict.
             state = OrderedDict(("module." + k, v) for k, v in state.items())
@@ -117,8 +131,7 @@ def command_time(args) -> None:
     torch.set_num_threads(args.threads)
     scripted = torch.jit.load(args.model)
     info = json.loads(scripted.flow_metadata)
-    model = models.build(info["arch"]).eval()
-    model.load_state_dict(scripted.state_dict())
+    model = eager_twin(scripted, info)
     width, height = args.size
     g = torch.Generator().manual_seed(0)
     image1 = torch.rand(1, 3, height, width, generator=g) * 255
@@ -163,6 +176,7 @@ def main() -> None:
     ckpt.add_argument("--layout", choices=["authors", "torchvision", "plain"], default="authors")
     ckpt.add_argument("--legacy", action="store_true", help="the pre-1.6 (non-zip) serialization")
     ckpt.add_argument("--wrap", action="store_true", help="wrap as {'arch', 'state_dict', 'epoch'}")
+    ckpt.add_argument("--div-flow", type=float, default=20.0, help="FlowNet checkpoints: the stored div_flow")
     ckpt.add_argument("--drop-key")
     ckpt.add_argument("--extra-key")
     ckpt.add_argument("--reshape-key")

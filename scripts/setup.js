@@ -19,6 +19,8 @@ const APT_PACKAGES = [
 const BUNDLED = [
   { arch: 'raft-small', file: 'raft-small.pt' },
   { arch: 'raft', file: 'raft.pt' },
+  { arch: 'flownets', file: 'flownets.pt' },
+  { arch: 'flownetc', file: 'flownetc.pt' },
 ];
 const quiet = process.argv.includes('--quiet');
 

@@ -3,10 +3,11 @@
 - The authors' RAFT checkpoints are `torch.nn.DataParallel` state dicts: every key starts with `module.`.
 - torchvision's RAFT state dicts use other module names; `torchvision_raft_to_authors` renames them.
 - Plain state dicts (already in the authors' names) load as they are.
+- FlowNetPytorch's `.pth.tar` files are dicts holding `state_dict`, `arch` and `div_flow`.
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +17,13 @@ DATA_PARALLEL_PREFIX = "module."
 
 class CheckpointError(ValueError):
     pass
+
+
+def flow_scale(checkpoint) -> Optional[float]:
+    """FlowNet checkpoints store the factor between network output and pixels as `div_flow`."""
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("div_flow"), (int, float)):
+        return float(checkpoint["div_flow"])
+    return None
 
 
 def strip_data_parallel(state: Mapping[str, Tensor]) -> "OrderedDict[str, Tensor]":
@@ -94,7 +102,11 @@ def load_into(model: nn.Module, state: Mapping[str, Tensor]) -> None:
 
 def read_checkpoint(path: str, *, source: str = "auto", small: bool = False) -> Dict[str, Tensor]:
     """Reads a weight file of the authors (`module.` keys), torchvision, or a plain state dict."""
-    state = unwrap(torch.load(path, map_location="cpu"))
+    return state_from(torch.load(path, map_location="cpu"), source=source, small=small)
+
+
+def state_from(checkpoint, *, source: str = "auto", small: bool = False) -> Dict[str, Tensor]:
+    state = unwrap(checkpoint)
     if source == "auto":
         source = "torchvision" if any(k.startswith("feature_encoder.") for k in state) else "authors"
     if source == "torchvision":

@@ -4,6 +4,7 @@ from typing import Any, Dict
 import torch
 from torch import nn
 
+from .flownet import FlowNetC, FlowNetS
 from .raft import RAFT
 
 ARCHITECTURES: Dict[str, Dict[str, Any]] = {
@@ -16,6 +17,16 @@ ARCHITECTURES: Dict[str, Dict[str, Any]] = {
         "accepts_flow_init": True, "upsampling": "bilinear",
     },
 }
+_FLOWNET = {"family": "flownet", "stride": 64, "min_size": 64, "default_iterations": 1, "accepts_flow_init": False,
+            "upsampling": "bilinear"}
+# FlowNetPytorch's four variants, and the FlowNet2 repository's FlowNet2-S / FlowNet2-C.
+_FLOWNET_VARIANTS = {
+    "flownets": (FlowNetS, False, False), "flownets-bn": (FlowNetS, True, False),
+    "flownetc": (FlowNetC, False, False), "flownetc-bn": (FlowNetC, True, False),
+    "flownet2-s": (FlowNetS, False, True), "flownet2-c": (FlowNetC, False, True),
+}
+for _name in _FLOWNET_VARIANTS:
+    ARCHITECTURES[_name] = dict(_FLOWNET, entry_points=["forward"])
 
 
 def build(arch: str) -> nn.Module:
@@ -23,6 +34,9 @@ def build(arch: str) -> nn.Module:
         return RAFT(small=False)
     if arch == "raft-small":
         return RAFT(small=True)
+    if arch in _FLOWNET_VARIANTS:
+        cls, batch_norm, flownet2 = _FLOWNET_VARIANTS[arch]
+        return cls(batch_norm=batch_norm, flownet2=flownet2)
     raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
 
 
@@ -31,14 +45,18 @@ def is_small(arch: str) -> bool:
 
 
 def metadata(arch: str, *, name: str, trained_on: str, weights_source: str) -> Dict[str, Any]:
-    info = dict(ARCHITECTURES[arch])
+    info = {"entry_points": ["forward", "encode_features", "encode_context", "refine"],
+            "input_normalization": "2 * x / 255 - 1"}
+    info.update(ARCHITECTURES[arch])
+    if info["family"] == "flownet":
+        info["input_normalization"] = ("(x - mean of the pair per channel) / 255" if arch.startswith("flownet2")
+                                       else "x / 255 - (0.45, 0.432, 0.411)")
     info.update({
         "format": 1,
         "name": name,
         "arch": arch,
         "input": "rgb, float32 0..255, NCHW, sides a multiple of stride",
         "output": "flow in pixels, NCHW with 2 channels (u, v)",
-        "entry_points": ["forward", "encode_features", "encode_context", "refine"],
         "trained_on": trained_on,
         "weights_source": weights_source,
         "torch_version": torch.__version__,
