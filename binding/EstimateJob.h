@@ -16,14 +16,18 @@ class EstimateJob : public Job {
     b_.bytes = {};
   }
 
-  Napi::Value Result(Napi::Env env) override {
-    auto* data = new std::vector<float>(std::move(result_.data));
+  Napi::Value Result(Napi::Env env) override { return FlowObject(env, std::move(result_)); }
+
+ public:
+  // { width, height, data: Float32Array } owning the result's memory without a copy.
+  static Napi::Object FlowObject(Napi::Env env, FlowResult result) {
+    auto* data = new std::vector<float>(std::move(result.data));
     Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
         env, data->data(), data->size() * sizeof(float),
         [](Napi::Env, void*, std::vector<float>* owned) { delete owned; }, data);
     Napi::Object out = Napi::Object::New(env);
-    out.Set("width", result_.width);
-    out.Set("height", result_.height);
+    out.Set("width", result.width);
+    out.Set("height", result.height);
     out.Set("data", Napi::Float32Array::New(env, data->size(), buffer, 0));
     return out;
   }

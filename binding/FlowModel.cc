@@ -5,6 +5,8 @@
 #include "DisposeJob.h"
 #include "EstimateJob.h"
 #include "LoadJob.h"
+#include "StreamEndJob.h"
+#include "StreamStepJob.h"
 
 namespace {
 
@@ -43,6 +45,8 @@ Napi::Function FlowModel::Init(Napi::Env env) {
                      {
                          InstanceMethod<&FlowModel::Load>("load"),
                          InstanceMethod<&FlowModel::Estimate>("estimate"),
+                         InstanceMethod<&FlowModel::StreamStep>("streamStep"),
+                         InstanceMethod<&FlowModel::StreamEnd>("streamEnd"),
                          InstanceMethod<&FlowModel::Cancel>("cancel"),
                          InstanceMethod<&FlowModel::Dispose>("dispose"),
                          InstanceAccessor<&FlowModel::Pending>("pending"),
@@ -98,6 +102,28 @@ Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
   out.Set("id", id);
   out.Set("promise", promise);
   return out;
+}
+
+Napi::Value FlowModel::StreamStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t stream = info[0].As<Napi::Number>().Uint32Value();
+  Frame frame = CopyFrame(env, info[1]);
+  const int iterations = info[2].As<Napi::Number>().Int32Value();
+  StreamOptions options;
+  options.reuseFeatures = info[3].As<Napi::Boolean>().Value();
+  options.warmStart = info[4].As<Napi::Boolean>().Value();
+  const uint32_t id = nextId_++;
+  Napi::Value promise =
+      Queue(env, std::make_unique<StreamStepJob>(env, id, stream, std::move(frame), iterations, options), true);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", id);
+  out.Set("promise", promise);
+  return out;
+}
+
+Napi::Value FlowModel::StreamEnd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Queue(env, std::make_unique<StreamEndJob>(env, info[0].As<Napi::Number>().Uint32Value()), false);
 }
 
 Napi::Value FlowModel::Cancel(const Napi::CallbackInfo& info) {

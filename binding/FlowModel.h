@@ -17,6 +17,8 @@ class FlowModel : public Napi::ObjectWrap<FlowModel> {
  private:
   Napi::Value Load(const Napi::CallbackInfo& info);
   Napi::Value Estimate(const Napi::CallbackInfo& info);
+  Napi::Value StreamStep(const Napi::CallbackInfo& info);
+  Napi::Value StreamEnd(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Pending(const Napi::CallbackInfo& info);

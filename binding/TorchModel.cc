@@ -92,6 +92,7 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
 }
 
 void TorchModel::Release() {
+  streams_.clear();
   module_ = torch::jit::Module();
   loaded_ = false;
 }
@@ -112,39 +113,102 @@ torch::Tensor TorchModel::ToTensor(const Frame& frame) const {
   return rgb.permute({2, 0, 1}).unsqueeze(0).to(device_, torch::kFloat32).contiguous();
 }
 
-FlowResult TorchModel::Estimate(const Frame& a, const Frame& b, int iterations) {
-  if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
-  c10::InferenceMode inference;
-  auto image1 = ToTensor(a);
-  auto image2 = ToTensor(b);
+TorchModel::Padding TorchModel::PaddingFor(int height, int width) const {
+  // Replicate-pad to a multiple of the stride (and at least the model's minimum), centred as the RAFT
+  // authors' evaluation does; the flow is cropped back afterwards.
+  Padding p;
+  p.height = height;
+  p.width = width;
+  p.paddedHeight = std::max(RoundUp(height, stride_), RoundUp(minSize_, stride_));
+  p.paddedWidth = std::max(RoundUp(width, stride_), RoundUp(minSize_, stride_));
+  p.top = (p.paddedHeight - height) / 2;
+  p.left = (p.paddedWidth - width) / 2;
+  return p;
+}
 
-  // Replicate-pad to a multiple of the stride (and at least the model's minimum), centred as the RAFT authors'
-  // evaluation does, then crop the flow back.
-  const int height = a.height, width = a.width;
-  const int paddedH = std::max(RoundUp(height, stride_), RoundUp(minSize_, stride_));
-  const int paddedW = std::max(RoundUp(width, stride_), RoundUp(minSize_, stride_));
-  const int top = (paddedH - height) / 2, left = (paddedW - width) / 2;
-  if (paddedH != height || paddedW != width) {
-    namespace F = torch::nn::functional;
-    const auto pad = F::PadFuncOptions({left, paddedW - width - left, top, paddedH - height - top})
-                         .mode(torch::kReplicate);
-    image1 = F::pad(image1, pad);
-    image2 = F::pad(image2, pad);
-  }
+torch::Tensor TorchModel::Pad(const torch::Tensor& image, const Padding& p) const {
+  if (p.paddedHeight == p.height && p.paddedWidth == p.width) return image;
+  namespace F = torch::nn::functional;
+  return F::pad(image, F::PadFuncOptions({p.left, p.paddedWidth - p.width - p.left, p.top,
+                                          p.paddedHeight - p.height - p.top})
+                           .mode(torch::kReplicate));
+}
 
-  std::vector<torch::jit::IValue> inputs{image1, image2, static_cast<int64_t>(iterations), torch::jit::IValue()};
-  torch::Tensor flow = module_.forward(inputs).toTensor();
-  if (flow.dim() != 4 || flow.size(1) != 2 || flow.size(2) != paddedH || flow.size(3) != paddedW) {
+FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
+  if (flow.dim() != 4 || flow.size(1) != 2 || flow.size(2) != p.paddedHeight || flow.size(3) != p.paddedWidth) {
     throw FlowError("ERR_INFERENCE", "the model returned a tensor of unexpected shape " + c10::str(flow.sizes()) +
-                                         " (expected [1, 2, " + std::to_string(paddedH) + ", " +
-                                         std::to_string(paddedW) + "])");
+                                         " (expected [1, 2, " + std::to_string(p.paddedHeight) + ", " +
+                                         std::to_string(p.paddedWidth) + "])");
   }
-  flow = flow[0].narrow(1, top, height).narrow(2, left, width).permute({1, 2, 0}).to(torch::kCPU, torch::kFloat32)
-             .contiguous();
+  flow = flow[0].narrow(1, p.top, p.height).narrow(2, p.left, p.width).permute({1, 2, 0})
+             .to(torch::kCPU, torch::kFloat32).contiguous();
   FlowResult result;
-  result.width = width;
-  result.height = height;
-  result.data.resize(static_cast<size_t>(width) * height * 2);
+  result.width = p.width;
+  result.height = p.height;
+  result.data.resize(static_cast<size_t>(p.width) * p.height * 2);
   std::memcpy(result.data.data(), flow.data_ptr<float>(), result.data.size() * sizeof(float));
   return result;
 }
+
+FlowResult TorchModel::Estimate(const Frame& a, const Frame& b, int iterations) {
+  if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
+  c10::InferenceMode inference;
+  const Padding padding = PaddingFor(a.height, a.width);
+  std::vector<torch::jit::IValue> inputs{Pad(ToTensor(a), padding), Pad(ToTensor(b), padding),
+                                         static_cast<int64_t>(iterations), torch::jit::IValue()};
+  return Crop(module_.forward(inputs).toTensor(), padding);
+}
+
+bool TorchModel::HasRaftEntryPoints() {
+  return module_.find_method("encode_features") && module_.find_method("encode_context") &&
+         module_.find_method("refine") && module_.find_method("forward_project");
+}
+
+FlowResult TorchModel::StreamStep(uint32_t stream, const Frame& frame, int iterations, const StreamOptions& options) {
+  if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
+  c10::InferenceMode inference;
+  const Padding padding = PaddingFor(frame.height, frame.width);
+  torch::Tensor image = Pad(ToTensor(frame), padding);
+  auto found = streams_.find(stream);
+  if (found != streams_.end() && (found->second.width != frame.width || found->second.height != frame.height)) {
+    throw FlowError("ERR_INPUT_SIZE", "frame size changed within a video from " + std::to_string(found->second.width) +
+                                          "x" + std::to_string(found->second.height) + " to " +
+                                          std::to_string(frame.width) + "x" + std::to_string(frame.height));
+  }
+  const bool raft = HasRaftEntryPoints();
+  const bool reuse = raft && options.reuseFeatures;
+  torch::Tensor features;
+  if (reuse) features = module_.get_method("encode_features")({image}).toTensor();
+
+  FlowResult result;
+  if (found != streams_.end()) {
+    StreamState& previous = found->second;
+    if (raft && (reuse || options.warmStart)) {
+      torch::Tensor fmap1 = reuse ? previous.features
+                                  : module_.get_method("encode_features")({previous.image}).toTensor();
+      torch::Tensor fmap2 = reuse ? features : module_.get_method("encode_features")({image}).toTensor();
+      auto context = module_.get_method("encode_context")({previous.image}).toTuple();
+      torch::jit::IValue init;
+      if (options.warmStart && previous.lowFlow.defined()) {
+        init = module_.get_method("forward_project")({previous.lowFlow}).toTensor();
+      }
+      auto out = module_.get_method("refine")({fmap1, fmap2, context->elements()[0], context->elements()[1],
+                                               static_cast<int64_t>(iterations), init})
+                     .toTuple();
+      previous.lowFlow = out->elements()[1].toTensor();
+      result = Crop(out->elements()[0].toTensor(), padding);
+    } else {
+      std::vector<torch::jit::IValue> inputs{previous.image, image, static_cast<int64_t>(iterations),
+                                             torch::jit::IValue()};
+      result = Crop(module_.forward(inputs).toTensor(), padding);
+    }
+  }
+  StreamState& state = streams_[stream];
+  state.image = image;
+  state.features = features;
+  state.width = frame.width;
+  state.height = frame.height;
+  return result;
+}
+
+void TorchModel::StreamEnd(uint32_t stream) { streams_.erase(stream); }

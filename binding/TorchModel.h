@@ -1,6 +1,7 @@
 // A loaded TorchScript flow model and the work done on it. Plain C++: used only on the model's worker thread.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include <torch/script.h>
@@ -24,6 +25,11 @@ struct ModelInfo {
   double divFlow = 0;                      // FlowNet's output scale in use (0 for other models)
 };
 
+struct StreamOptions {
+  bool reuseFeatures = true;  // encode each frame once: its features serve both pairs it belongs to
+  bool warmStart = true;      // start refinement from the previous pair's flow, carried forward
+};
+
 class TorchModel {
  public:
   // Throws FlowError with ERR_MODEL_LOAD, ERR_WEIGHTS or ERR_DEVICE.
@@ -32,14 +38,33 @@ class TorchModel {
   // Flow from frame a to frame b, at the frames' own size.
   FlowResult Estimate(const Frame& a, const Frame& b, int iterations);
 
+  // One frame of a video stream: the flow from the stream's previous frame to this one (empty for the first).
+  FlowResult StreamStep(uint32_t stream, const Frame& frame, int iterations, const StreamOptions& options);
+  void StreamEnd(uint32_t stream);
+
   void Release();
 
  private:
+  struct Padding {
+    int top = 0, left = 0, height = 0, width = 0, paddedHeight = 0, paddedWidth = 0;
+  };
+  struct StreamState {
+    torch::Tensor image;     // padded RGB of the previous frame
+    torch::Tensor features;  // its feature map (RAFT), when reused
+    torch::Tensor lowFlow;   // the previous pair's 1/8-resolution flow, for warm starts
+    int width = 0, height = 0;
+  };
+
   torch::Tensor ToTensor(const Frame& frame) const;
+  Padding PaddingFor(int height, int width) const;
+  torch::Tensor Pad(const torch::Tensor& image, const Padding& padding) const;
+  FlowResult Crop(torch::Tensor flow, const Padding& padding) const;
+  bool HasRaftEntryPoints();
 
   torch::jit::Module module_;
   torch::Device device_{torch::kCPU};
   int stride_ = 8;
   int minSize_ = 64;
   bool loaded_ = false;
+  std::map<uint32_t, StreamState> streams_;
 };

@@ -4,6 +4,7 @@ import { native, NativeFlowModel } from './binding';
 import { captureCallerStack, FlowError } from './FlowError';
 import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
+import { FlowStream, FlowStreamOptions } from './FlowStream';
 import { resolveModel } from './models';
 import * as is from './validate';
 
@@ -177,6 +178,19 @@ export class FlowEstimator {
       result.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
+
+  /**
+   * A stream of consecutive video frames on this model: `push(frame)` resolves to the flow from the previous
+   * frame (null for the first), encoding each frame once and warm-starting from the previous flow (RAFT).
+   */
+  stream(options?: FlowStreamOptions): FlowStream {
+    if (this.disposing) throw new FlowError('ERR_DISPOSED', 'stream() was called after dispose()');
+    const opts = FlowStream.options(options, this.info.defaultIterations);
+    return new FlowStream(this.model, FlowEstimator.nextStream++, opts.iterations, opts.reuseFeatures, opts.warmStart,
+      () => this.disposed);
+  }
+
+  private static nextStream = 1;
 
   /**
    * Frees the model. Requests that have not started reject with ERR_DISPOSED; the one running finishes first.

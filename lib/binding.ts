@@ -24,9 +24,16 @@ export interface NativeRequest {
   promise: Promise<NativeFlow>;
 }
 
+export interface NativeStreamRequest {
+  id: number;
+  promise: Promise<NativeFlow | null>;
+}
+
 export interface NativeFlowModel {
   load(modelPath: string, weightsPath: string | undefined, device: string, threads: number): Promise<NativeLoadResult>;
   estimate(a: NativeFrame, b: NativeFrame, iterations: number): NativeRequest;
+  streamStep(stream: number, frame: NativeFrame, iterations: number, reuseFeatures: boolean, warmStart: boolean): NativeStreamRequest;
+  streamEnd(stream: number): Promise<void>;
   cancel(id: number): boolean;
   dispose(): Promise<void>;
   readonly pending: number;

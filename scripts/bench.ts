@@ -16,6 +16,8 @@ const CASES: Case[] = [
   { model: 'raft-small', width: 1024, height: 440, iterations: 12 },
   { model: 'raft-small', width: 320, height: 256, iterations: 12 },
   { model: 'raft', width: 1024, height: 440, iterations: 12 },
+  { model: 'flownets', width: 1024, height: 436, iterations: 1 },
+  { model: 'flownetc', width: 1024, height: 436, iterations: 1 },
 ];
 
 function noisePair(width: number, height: number) {
@@ -71,10 +73,14 @@ async function main() {
       `eager ${python.eager.toFixed(3)} s, TorchScript from Python ${python.torchscript.toFixed(3)} s, ` +
       `eager/estimate ${(python.eager / node).toFixed(2)}x`);
   }
+  const corr = spawnSync('/usr/bin/python3', [path.join(ROOT, 'scripts', 'reference.py'), 'correlation', '--size', '1024', '436',
+    '--threads', String(THREADS)], { encoding: 'utf8' });
+  const correlation = corr.status === 0 ? JSON.parse(corr.stdout) : { error: corr.stderr };
+  console.log(`FlowNetC correlation at 1024x436: ${JSON.stringify(correlation)}`);
   const out = path.join(ROOT, 'bench', 'results.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length,
-    cpu: os.cpus()[0]?.model, repeat: REPEAT, rows }, null, 2));
+    cpu: os.cpus()[0]?.model, repeat: REPEAT, rows, correlation }, null, 2));
   console.log(`written to ${path.relative(process.cwd(), out)}`);
 }
 

@@ -7,6 +7,8 @@
         A checkpoint with random weights in the exact key layout of the named source.
     reference.py time --model M.pt --size W H [--iterations N --threads T --repeat R]
         Median seconds per pair of PyTorch eager and of the export run from Python.
+    reference.py correlation [--size W H]
+        Time and peak memory of FlowNetC's correlation layer at that frame size.
     reference.py keys --file F
         The container type and key names of a checkpoint, as JSON.
 """
@@ -151,6 +153,29 @@ def command_time(args) -> None:
     print(json.dumps(out))
 
 
+def command_correlation(args) -> None:
+    """Seconds and peak extra memory of FlowNetC's correlation on conv3 features of a W x H frame."""
+    import json
+    import resource
+    import time
+    from flowlib.flownet import Correlation
+    torch.set_num_threads(args.threads)
+    width, height = args.size
+    h, w = -(-height // 64) * 8, -(-width // 64) * 8  # conv3 is 1/8 of the padded frame
+    f1, f2 = torch.randn(1, 256, h, w), torch.randn(1, 256, h, w)
+    layer = torch.jit.script(Correlation())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    with torch.inference_mode():
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            out = layer(f1, f2)
+            times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    print(json.dumps({"features": [256, h, w], "output": list(out.shape), "seconds": sorted(times)[len(times) // 2],
+                      "peak_extra_mb": peak / 1024, "output_mb": out.numel() * 4 / 2 ** 20}))
+
+
 def command_keys(args) -> None:
     import json
     obj = torch.load(args.file, map_location="cpu")
@@ -187,10 +212,15 @@ def main() -> None:
     timing.add_argument("--iterations", type=int, default=12)
     timing.add_argument("--threads", type=int, default=2)
     timing.add_argument("--repeat", type=int, default=3)
+    corr = sub.add_parser("correlation")
+    corr.add_argument("--size", nargs=2, type=int, default=[1024, 436], metavar=("W", "H"))
+    corr.add_argument("--threads", type=int, default=2)
+    corr.add_argument("--repeat", type=int, default=5)
     keys = sub.add_parser("keys")
     keys.add_argument("--file", required=True)
     args = parser.parse_args()
-    {"flow": command_flow, "checkpoint": command_checkpoint, "keys": command_keys, "time": command_time}[args.command](args)
+    {"flow": command_flow, "checkpoint": command_checkpoint, "keys": command_keys, "time": command_time,
+     "correlation": command_correlation}[args.command](args)
 
 
 if __name__ == "__main__":

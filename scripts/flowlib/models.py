@@ -45,7 +45,7 @@ def is_small(arch: str) -> bool:
 
 
 def metadata(arch: str, *, name: str, trained_on: str, weights_source: str) -> Dict[str, Any]:
-    info = {"entry_points": ["forward", "encode_features", "encode_context", "refine"],
+    info = {"entry_points": ["forward", "encode_features", "encode_context", "refine", "forward_project"],
             "input_normalization": "2 * x / 255 - 1"}
     info.update(ARCHITECTURES[arch])
     if info["family"] == "flownet":

@@ -395,6 +395,34 @@ class RAFT(nn.Module):
         flows, low = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False)
         return flows[-1], low
 
+    @torch.jit.export
+    def forward_project(self, flow: Tensor) -> Tensor:
+        """Warm start for the next pair of a video (Section 3.3): each 1/8-resolution motion vector is carried to
+        where it points, as the authors do with scipy's griddata on the CPU. Cells that receive several vectors
+        average them; empty cells take their neighbours' (three 3x3 dilation steps), then their own old value."""
+        b, _, h, w = flow.shape
+        target = coords_grid(b, h, w, flow.device, flow.dtype) + flow
+        x = torch.round(target[:, 0]).long()
+        y = torch.round(target[:, 1]).long()
+        inside = ((x >= 0) & (x < w) & (y >= 0) & (y < h)).to(flow.dtype).view(b, 1, h * w)
+        index = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)).view(b, 1, h * w)
+        total = torch.zeros(b, 2, h * w, dtype=flow.dtype, device=flow.device)
+        total.scatter_add_(2, index.expand(b, 2, h * w), flow.reshape(b, 2, h * w) * inside)
+        count = torch.zeros(b, 1, h * w, dtype=flow.dtype, device=flow.device)
+        count.scatter_add_(2, index, inside)
+        total, count = total.view(b, 2, h, w), count.view(b, 1, h, w)
+        kernel = torch.ones(1, 1, 3, 3, dtype=flow.dtype, device=flow.device)
+        for _ in range(3):
+            known = (count > 0).to(flow.dtype)
+            mean = total / count.clamp(min=1)
+            grown = F.conv2d(mean.reshape(b * 2, 1, h, w) * known.repeat_interleave(2, dim=0), kernel, padding=1)
+            weight = F.conv2d(known, kernel, padding=1)
+            fill = (known == 0) & (weight > 0)
+            total = torch.where(fill, grown.view(b, 2, h, w) / weight.clamp(min=1), mean)
+            count = torch.where(fill | (known > 0), torch.ones_like(count), count)
+        projected = total / count.clamp(min=1)
+        return torch.where(count > 0, projected, flow)
+
     def forward(self, image1: Tensor, image2: Tensor, iterations: int = 12,
                 flow_init: Optional[Tensor] = None) -> Tensor:
         fmaps = self.encode_features(torch.cat([image1, image2], dim=0))

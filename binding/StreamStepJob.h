@@ -1,0 +1,28 @@
+// One frame of a video stream: flow from the stream's previous frame, reusing what the worker kept of it.
+#pragma once
+
+#include "EstimateJob.h"
+
+class StreamStepJob : public Job {
+ public:
+  StreamStepJob(Napi::Env env, uint32_t id, uint32_t stream, Frame frame, int iterations, StreamOptions options)
+      : Job(env, id), stream_(stream), frame_(std::move(frame)), iterations_(iterations), options_(options) {}
+
+ protected:
+  void Execute(TorchModel& model) override {
+    result_ = model.StreamStep(stream_, frame_, iterations_, options_);
+    frame_.bytes = {};
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    if (result_.width == 0) return env.Null();  // the first frame has no predecessor
+    return EstimateJob::FlowObject(env, std::move(result_));
+  }
+
+ private:
+  uint32_t stream_;
+  Frame frame_;
+  int iterations_;
+  StreamOptions options_;
+  FlowResult result_;
+};

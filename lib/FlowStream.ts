@@ -1,0 +1,75 @@
+import type { NativeFlowModel } from './binding';
+import { captureCallerStack, FlowError } from './FlowError';
+import { FlowField } from './FlowField';
+import { FrameInput, toNativeFrame } from './Frame';
+import * as is from './validate';
+
+export interface FlowStreamOptions {
+  /** Refinement iterations per pair. Default: the model's. */
+  iterations?: number;
+  /** Encode each frame once; its features serve both pairs it belongs to (RAFT). Default true. */
+  reuseFeatures?: boolean;
+  /** Start each pair's refinement from the previous flow carried forward (RAFT). Default true. */
+  warmStart?: boolean;
+}
+
+export const STREAM_OPTIONS: readonly (keyof FlowStreamOptions)[] = ['iterations', 'reuseFeatures', 'warmStart'];
+
+/**
+ * Consecutive frames of one video on one model: each `push` yields the flow from the previous frame to this
+ * one (null for the first). The worker keeps the previous frame's features and flow, so a video costs less
+ * than independent pairs. Create with `FlowEstimator.stream()`.
+ */
+export class FlowStream {
+  private closed = false;
+  private frames = 0;
+
+  /** @internal */
+  constructor(private readonly model: NativeFlowModel, private readonly id: number,
+    private readonly iterations: number, private readonly reuseFeatures: boolean, private readonly warmStart: boolean,
+    private readonly isDisposed: () => boolean) {}
+
+  /** Frames pushed so far. */
+  get length(): number {
+    return this.frames;
+  }
+
+  push(frame: FrameInput): Promise<FlowField | null> {
+    const stack = captureCallerStack(this.push);
+    try {
+      if (this.closed) throw new FlowError('ERR_DISPOSED', 'push() was called after the stream was closed');
+      if (this.isDisposed()) throw new FlowError('ERR_DISPOSED', 'push() was called after the model was disposed');
+      const native = toNativeFrame(`frame ${this.frames}`, frame);
+      const request = this.model.streamStep(this.id, native, this.iterations, this.reuseFeatures, this.warmStart);
+      this.frames++;
+      return request.promise.then(
+        (flow) => (flow ? new FlowField(flow.width, flow.height, flow.data) : null),
+        (error) => { throw FlowError.fromNative(error, stack); },
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Frees what the worker kept for this stream. Safe to call more than once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.isDisposed()) await this.model.streamEnd(this.id).catch(() => undefined);
+  }
+
+  /** @internal */
+  static options(options: unknown, defaultIterations: number): Required<FlowStreamOptions> {
+    const opts = is.options<FlowStreamOptions>('stream options', options, STREAM_OPTIONS);
+    const flag = (name: 'reuseFeatures' | 'warmStart') => {
+      const value = opts[name];
+      if (value !== undefined && typeof value !== 'boolean') throw is.typeError(name, 'a boolean', value);
+      return value ?? true;
+    };
+    return {
+      iterations: opts.iterations === undefined ? defaultIterations : is.integer('iterations', opts.iterations, 1, 100),
+      reuseFeatures: flag('reuseFeatures'),
+      warmStart: flag('warmStart'),
+    };
+  }
+}
