@@ -8,11 +8,12 @@ export type FlowErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_QUEUE_FULL'
   | 'ERR_ABORTED'
+  | 'ERR_VIDEO'
   | 'ERR_NATIVE_MISSING';
 
 const CODES: ReadonlySet<string> = new Set<FlowErrorCode>([
   'ERR_MODEL_LOAD', 'ERR_WEIGHTS', 'ERR_DEVICE', 'ERR_INPUT_SIZE', 'ERR_INFERENCE', 'ERR_DISPOSED',
-  'ERR_QUEUE_FULL', 'ERR_ABORTED', 'ERR_NATIVE_MISSING',
+  'ERR_QUEUE_FULL', 'ERR_ABORTED', 'ERR_VIDEO', 'ERR_NATIVE_MISSING',
 ]);
 
 /**

@@ -15,3 +15,5 @@ export { flowMetrics } from './metrics';
 export type { FlowMetrics } from './metrics';
 export { flowToColor, colorWheelLegend, sideBySide } from './flowToColor';
 export type { ColorOptions, RgbImage } from './flowToColor';
+export { VideoFlowSession } from './VideoFlowSession';
+export type { VideoFlowFrame, VideoFlowOptions } from './VideoFlowSession';

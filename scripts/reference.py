@@ -9,6 +9,8 @@
         Median seconds per pair of PyTorch eager and of the export run from Python.
     reference.py correlation [--size W H]
         Time and peak memory of FlowNetC's correlation layer at that frame size.
+    reference.py colors --flow F --size W H --out OUT
+        torchvision's flow_to_image of a raw float32 flow, as raw RGB bytes.
     reference.py keys --file F
         The container type and key names of a checkpoint, as JSON.
 """
@@ -176,6 +178,17 @@ def command_correlation(args) -> None:
                       "peak_extra_mb": peak / 1024, "output_mb": out.numel() * 4 / 2 ** 20}))
 
 
+def command_colors(args) -> None:
+    """torchvision's flow_to_image of a raw float32 (H, W, 2) flow, written as raw RGB bytes."""
+    from torchvision.utils import flow_to_image
+    width, height = args.size
+    data = open(args.flow, "rb").read()
+    flow = torch.frombuffer(bytearray(data), dtype=torch.float32).view(height, width, 2).permute(2, 0, 1)
+    image = flow_to_image(flow)
+    with open(args.out, "wb") as f:
+        f.write(image.permute(1, 2, 0).contiguous().numpy().tobytes())
+
+
 def command_keys(args) -> None:
     import json
     obj = torch.load(args.file, map_location="cpu")
@@ -216,11 +229,15 @@ def main() -> None:
     corr.add_argument("--size", nargs=2, type=int, default=[1024, 436], metavar=("W", "H"))
     corr.add_argument("--threads", type=int, default=2)
     corr.add_argument("--repeat", type=int, default=5)
+    colors = sub.add_parser("colors")
+    colors.add_argument("--flow", required=True)
+    colors.add_argument("--size", nargs=2, type=int, required=True, metavar=("W", "H"))
+    colors.add_argument("--out", required=True)
     keys = sub.add_parser("keys")
     keys.add_argument("--file", required=True)
     args = parser.parse_args()
     {"flow": command_flow, "checkpoint": command_checkpoint, "keys": command_keys, "time": command_time,
-     "correlation": command_correlation}[args.command](args)
+     "correlation": command_correlation, "colors": command_colors}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,17 @@ const STAMPS = path.join(ROOT, '.setup');
 const PYTHON = '/usr/bin/python3';
 const APT_PACKAGES = [
   'libtorch-dev', 'python3-torch', 'python3-torchvision', 'libopenblas0-pthread', 'cmake', 'g++', 'ninja-build',
+  'libopencv-dev', 'python3-opencv',
 ];
+// @u4/opencv4nodejs builds against Debian's OpenCV instead of downloading and compiling its own.
+const OPENCV_ENV = {
+  OPENCV4NODEJS_DISABLE_AUTOBUILD: '1',
+  OPENCV_INCLUDE_DIR: '/usr/include/opencv4',
+  OPENCV_LIB_DIR: '/usr/lib/x86_64-linux-gnu',
+  OPENCV_BIN_DIR: '/usr/bin',
+  npm_config_nodedir: process.env.npm_config_nodedir || '/usr',
+  JOBS: 'max',
+};
 const BUNDLED = [
   { arch: 'raft-small', file: 'raft-small.pt' },
   { arch: 'raft', file: 'raft.pt' },
@@ -101,9 +111,11 @@ function main() {
   checkPython();
 
   const npmInputs = hashOf(['package.json', 'package-lock.json'], process.version);
-  step('npm', npmInputs, ['node_modules/cmake-js', 'node_modules/typescript', 'node_modules/mocha'], () => {
+  step('npm', npmInputs, ['node_modules/cmake-js', 'node_modules/typescript', 'node_modules/mocha',
+    'node_modules/@u4/opencv4nodejs/build/Release/opencv4nodejs.node'], () => {
     const lock = fs.existsSync(path.join(ROOT, 'package-lock.json'));
-    run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund', '--ignore-scripts']);
+    log('npm dependencies (the first build of @u4/opencv4nodejs takes about 4 minutes)');
+    run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], { env: { ...process.env, ...OPENCV_ENV } });
   });
 
   const libtorch = process.env.LIBTORCH || '';

@@ -1,0 +1,118 @@
+import { strict as assert } from 'assert';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { FlowError, FlowEstimator, VideoFlowSession } from '../lib';
+import { opencv } from '../lib/opencv';
+import { exportModel, hasSharedData, ROOT, SHARED_DATA, THREADS, tmpDir } from './helpers';
+
+const TREE = path.join(SHARED_DATA, 'video', 'tree.avi');
+const SINTEL = path.join(SHARED_DATA, 'video', 'sintel_clip.mp4');
+
+describe('video sessions over OpenCV captures', function () {
+  this.timeout(120_000);
+  let flow: FlowEstimator;
+
+  before(async function () {
+    flow = await FlowEstimator.load({ model: exportModel('raft-small', { seed: 2 }), device: 'cpu', threads: THREADS });
+  });
+  after(() => flow?.dispose());
+
+  const needsData = function (this: Mocha.Context) {
+    if (!hasSharedData()) { console.log(`      skipped: ${SHARED_DATA} is absent`); this.skip(); }
+  };
+
+  it('yields consecutive pairs of tree.avi with the right shapes and count', async function () {
+    needsData.call(this);
+    const session = VideoFlowSession.open(flow, TREE, { maxFrames: 6, iterations: 4 });
+    const seen: number[] = [];
+    for await (const { index, frame, flow: field } of session) {
+      seen.push(index);
+      assert.deepEqual([field.width, field.height], [frame.cols, frame.rows]);
+      assert.deepEqual([field.width, field.height], [320, 240]);
+    }
+    assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+  });
+
+  it('reads every frame of the Sintel mp4 clip it is asked for', async function () {
+    needsData.call(this);
+    const session = VideoFlowSession.open(flow, SINTEL, { maxFrames: 3, iterations: 2 });
+    let pairs = 0;
+    for await (const item of session) { pairs++; assert.equal(item.flow.width, session.width); }
+    assert.equal(pairs, 2);
+    assert.ok(session.frameCount >= 3);
+  });
+
+  it('stops cleanly when aborted mid-stream', async function () {
+    needsData.call(this);
+    const controller = new AbortController();
+    const session = VideoFlowSession.open(flow, TREE, { signal: controller.signal, iterations: 2 });
+    let pairs = 0;
+    for await (const _ of session) {
+      if (++pairs === 2) controller.abort();
+    }
+    assert.equal(pairs, 2);
+    assert.equal(flow.pending, 0);
+  });
+
+  it('answers a missing or corrupt video with ERR_VIDEO', async () => {
+    assert.throws(() => VideoFlowSession.open(flow, '/nonexistent/clip.mp4'),
+      (e: FlowError) => e instanceof FlowError && e.code === 'ERR_VIDEO' && /'\/nonexistent\/clip\.mp4' does not exist/.test(e.message));
+    const corrupt = path.join(tmpDir(), 'corrupt.avi');
+    fs.writeFileSync(corrupt, Buffer.alloc(4096, 7));
+    await assert.rejects(async () => { for await (const _ of VideoFlowSession.open(flow, corrupt)) { /* nothing */ } },
+      (e: FlowError) => e.code === 'ERR_VIDEO' && /corrupt\.avi' \(OpenCV cannot decode it\)|no frame could be decoded/.test(e.message));
+    assert.throws(() => VideoFlowSession.open(flow, TREE, { maxFrame: 3 } as never), /did you mean 'maxFrames'/);
+    assert.throws(() => VideoFlowSession.open(flow, -1), (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARG_TYPE');
+  });
+});
+
+describe('the demo and the CLI', function () {
+  this.timeout(300_000);
+  const cli = path.join(ROOT, 'dist', 'scripts', 'cli.js');
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: ROOT });
+
+  it('runs the demo headless on its own clip and writes a flow video and pictures', () => {
+    const out = path.join(tmpDir(), 'demo');
+    const result = run(['demo', '--out', out, '--max-frames', '8', '--iterations', '3', '--threads', String(THREADS)]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /7 pairs in .* fps/);
+    assert.match(result.stdout, /end-point error against the known motion: [0-9.]+ px/);
+    const video = path.join(out, 'flow.avi');
+    assert.ok(fs.existsSync(video));
+    const cv = opencv();
+    const capture = new cv.VideoCapture(video);
+    assert.equal(capture.get(cv.CAP_PROP_FRAME_COUNT), 7);
+    assert.equal(capture.get(cv.CAP_PROP_FRAME_WIDTH), 320 * 2 + 4);
+    capture.release();
+    const pictures = fs.readdirSync(out).filter((f) => f.endsWith('.png'));
+    assert.ok(pictures.length >= 2, `pictures: ${pictures}`);
+  });
+
+  it('estimates a pair of images into .flo and .png', function () {
+    if (!hasSharedData()) this.skip();
+    const prefix = path.join(tmpDir(), 'cli-pair');
+    const result = run(['estimate', path.join(SHARED_DATA, 'formats', '00001_img1.ppm'), path.join(SHARED_DATA, 'formats', '00001_img2.ppm'),
+      '--out', prefix, '--iterations', '2']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.ok(fs.existsSync(`${prefix}.flo`) && fs.existsSync(`${prefix}.png`));
+  });
+
+  it('evaluates folders with ground truth into an EPE table', function () {
+    if (!hasSharedData()) this.skip();
+    const json = path.join(tmpDir(), 'eval.json');
+    const result = run(['eval', path.join(SHARED_DATA, 'sintel'), path.join(SHARED_DATA, 'formats'), '--iterations', '2', '--json', json]);
+    assert.equal(result.status, 0, result.stderr);
+    const rows = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assert.deepEqual(rows.map((r: { pairs: number }) => r.pairs), [1, 1]);
+    assert.match(result.stdout, /sintel .* 1 pairs +EPE [0-9.]+ px +Fl-all [0-9.]+%/);
+  });
+
+  it('explains bad usage', () => {
+    const result = run(['estimate', 'only-one.png']);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /estimate needs two images/);
+    assert.match(run(['demo', '--frobnicate', '1']).stderr, /unknown option --frobnicate/);
+    assert.equal(run(['nonsense']).status, 2);
+  });
+});
