@@ -38,6 +38,14 @@ Frame CopyFrame(Napi::Env env, const Napi::Value& value) {
   return frame;
 }
 
+// What a queued request looks like to TypeScript: its id (for cancel) and its promise.
+Napi::Object Request(Napi::Env env, uint32_t id, Napi::Value promise) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", id);
+  out.Set("promise", promise);
+  return out;
+}
+
 }  // namespace
 
 Napi::Function FlowModel::Init(Napi::Env env) {
@@ -96,12 +104,7 @@ Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
   Frame b = CopyFrame(env, info[1]);
   const int iterations = info[2].As<Napi::Number>().Int32Value();
   const uint32_t id = nextId_++;
-  auto job = std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), iterations);
-  Napi::Value promise = Queue(env, std::move(job), true);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("id", id);
-  out.Set("promise", promise);
-  return out;
+  return Request(env, id, Queue(env, std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), iterations), true));
 }
 
 Napi::Value FlowModel::StreamStep(const Napi::CallbackInfo& info) {
@@ -113,12 +116,8 @@ Napi::Value FlowModel::StreamStep(const Napi::CallbackInfo& info) {
   options.reuseFeatures = info[3].As<Napi::Boolean>().Value();
   options.warmStart = info[4].As<Napi::Boolean>().Value();
   const uint32_t id = nextId_++;
-  Napi::Value promise =
-      Queue(env, std::make_unique<StreamStepJob>(env, id, stream, std::move(frame), iterations, options), true);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("id", id);
-  out.Set("promise", promise);
-  return out;
+  return Request(env, id,
+                 Queue(env, std::make_unique<StreamStepJob>(env, id, stream, std::move(frame), iterations, options), true));
 }
 
 Napi::Value FlowModel::StreamEnd(const Napi::CallbackInfo& info) {

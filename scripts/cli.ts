@@ -232,7 +232,7 @@ function noisePair(width: number, height: number) {
 }
 
 async function bench(args: Args) {
-  checkFlags(args, ['models', 'out', 'repeat', 'threads', 'device']);
+  checkFlags(args, ['models', 'out', 'repeat', 'threads', 'device', 'no-video']);
   const threads = intFlag(args, 'threads') ?? os.availableParallelism();
   const repeat = intFlag(args, 'repeat') ?? 3;
   const models = (flag(args, 'models') ?? 'raft-small,raft,flownets,flownetc').split(',');
@@ -261,14 +261,58 @@ async function bench(args: Args) {
     console.log(`${c.model.padEnd(11)} ${c.width}x${c.height} x${c.iterations}: estimate() ${node.toFixed(3)} s, eager ${python.eager.toFixed(3)} s, ` +
       `TorchScript from Python ${python.torchscript.toFixed(3)} s, eager/estimate ${(python.eager / node).toFixed(2)}x`);
   }
+  const video = args.flags.has('no-video') ? undefined : await benchVideo(threads);
   const corr = spawnSync('/usr/bin/python3', [path.join(ROOT, 'scripts', 'reference.py'), 'correlation', '--size', '1024', '436',
     '--threads', String(threads)], { encoding: 'utf8' });
   const correlation = corr.status === 0 ? JSON.parse(corr.stdout) : { error: corr.stderr };
   console.log(`FlowNetC correlation at 1024x436: ${JSON.stringify(correlation)}`);
   const out = path.resolve(flag(args, 'out', path.join(ROOT, 'bench', 'results.json'))!);
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, threads, repeat, rows, correlation }, null, 2));
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, threads, repeat, rows, correlation, video }, null, 2));
   console.log(`written to ${out}`);
+}
+
+/**
+ * RAFT-S on the demo clip (known motion): seconds for the whole clip as independent pairs, as a stream that
+ * encodes each frame once, and as a stream that also warm-starts; and mean EPE per iteration count, cold and warm.
+ */
+async function benchVideo(threads: number) {
+  const clip = makeDemoClip();
+  const frames = clip.frames.map((data) => ({ data, width: clip.width, height: clip.height }));
+  const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads });
+  const meanEpe = (fields: FlowField[]) => fields.reduce((s, f, k) => s + flowMetrics(f, clip.truth[k]).epe, 0) / fields.length;
+  const timed = async (run: () => Promise<FlowField[]>) => {
+    const start = process.hrtime.bigint();
+    const fields = await run();
+    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, epe: meanEpe(fields) };
+  };
+  const pairs = (iterations: number) => timed(async () => {
+    const out: FlowField[] = [];
+    for (let k = 1; k < frames.length; k++) out.push(await flow.estimate(frames[k - 1], frames[k], { iterations }));
+    return out;
+  });
+  const streamed = (iterations: number, warmStart: boolean) => timed(async () => {
+    const stream = flow.stream({ iterations, reuseFeatures: true, warmStart });
+    const out: FlowField[] = [];
+    for (const frame of frames) { const f = await stream.push(frame); if (f) out.push(f); }
+    await stream.close();
+    return out;
+  });
+  const independent = await pairs(12);
+  const reuse = await streamed(12, false);
+  const warm = await streamed(12, true);
+  console.log(`video (demo clip ${clip.width}x${clip.height}, ${frames.length - 1} pairs, 12 iterations): independent pairs ` +
+    `${independent.seconds.toFixed(2)} s, feature reuse ${reuse.seconds.toFixed(2)} s (${(independent.seconds / reuse.seconds).toFixed(2)}x), ` +
+    `reuse + warm start ${warm.seconds.toFixed(2)} s (${(independent.seconds / warm.seconds).toFixed(2)}x)`);
+  const perIteration = [];
+  for (const iterations of [1, 2, 4, 8, 12]) {
+    const cold = await streamed(iterations, false);
+    const hot = await streamed(iterations, true);
+    perIteration.push({ iterations, coldEpe: cold.epe, warmEpe: hot.epe, coldSeconds: cold.seconds, warmSeconds: hot.seconds });
+    console.log(`  ${String(iterations).padStart(2)} iterations: EPE cold ${cold.epe.toFixed(3)} px, warm ${hot.epe.toFixed(3)} px`);
+  }
+  await flow.dispose();
+  return { model: flow.info.name, trainedOn: flow.info.trainedOn, pairs: frames.length - 1, independent, reuse, warm, perIteration };
 }
 
 async function main(argv: string[]): Promise<number> {

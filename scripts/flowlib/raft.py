@@ -78,18 +78,20 @@ class BottleneckBlock(nn.Module):
         return self.relu(x + y)
 
 
-class BasicEncoder(nn.Module):
-    """Feature or context encoder of RAFT: 1/8 resolution, residual blocks of 64, 96 and 128 channels."""
+class Encoder(nn.Module):
+    """Feature or context encoder (Section 3.1): a 7x7 stride-2 convolution, three stages of two blocks
+    (the second and third halve the resolution) and a 1x1 projection, giving 1/8 resolution."""
 
-    def __init__(self, *, output_dim: int, norm_fn: str, dropout: float = 0.0):
+    def __init__(self, *, block, widths: Tuple[int, int, int, int], output_dim: int, norm_fn: str, dropout: float):
         super().__init__()
-        self.norm1 = _norm(norm_fn, 64)
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3)
+        stem, w1, w2, w3 = widths
+        self.norm1 = _norm(norm_fn, stem)
+        self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3)
         self.relu1 = nn.ReLU(inplace=True)
-        self.layer1 = _stage(ResidualBlock, 64, 64, norm_fn=norm_fn, stride=1)
-        self.layer2 = _stage(ResidualBlock, 64, 96, norm_fn=norm_fn, stride=2)
-        self.layer3 = _stage(ResidualBlock, 96, 128, norm_fn=norm_fn, stride=2)
-        self.conv2 = nn.Conv2d(128, output_dim, kernel_size=1)
+        self.layer1 = _stage(block, stem, w1, norm_fn=norm_fn, stride=1)
+        self.layer2 = _stage(block, w1, w2, norm_fn=norm_fn, stride=2)
+        self.layer3 = _stage(block, w2, w3, norm_fn=norm_fn, stride=2)
+        self.conv2 = nn.Conv2d(w3, output_dim, kernel_size=1)
         self.dropout = nn.Dropout2d(p=dropout) if dropout > 0 else nn.Identity()
         _init_weights(self)
 
@@ -99,25 +101,14 @@ class BasicEncoder(nn.Module):
         return self.dropout(self.conv2(x))
 
 
-class SmallEncoder(nn.Module):
-    """Encoder of RAFT-S: bottleneck blocks of 32, 64 and 96 channels."""
+def BasicEncoder(*, output_dim: int, norm_fn: str, dropout: float = 0.0) -> Encoder:
+    """RAFT's encoder: residual blocks of 64, 96 and 128 channels."""
+    return Encoder(block=ResidualBlock, widths=(64, 64, 96, 128), output_dim=output_dim, norm_fn=norm_fn, dropout=dropout)
 
-    def __init__(self, *, output_dim: int, norm_fn: str, dropout: float = 0.0):
-        super().__init__()
-        self.norm1 = _norm(norm_fn, 32)
-        self.conv1 = nn.Conv2d(3, 32, kernel_size=7, stride=2, padding=3)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.layer1 = _stage(BottleneckBlock, 32, 32, norm_fn=norm_fn, stride=1)
-        self.layer2 = _stage(BottleneckBlock, 32, 64, norm_fn=norm_fn, stride=2)
-        self.layer3 = _stage(BottleneckBlock, 64, 96, norm_fn=norm_fn, stride=2)
-        self.conv2 = nn.Conv2d(96, output_dim, kernel_size=1)
-        self.dropout = nn.Dropout2d(p=dropout) if dropout > 0 else nn.Identity()
-        _init_weights(self)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.relu1(self.norm1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.dropout(self.conv2(x))
+def SmallEncoder(*, output_dim: int, norm_fn: str, dropout: float = 0.0) -> Encoder:
+    """RAFT-S's encoder: bottleneck blocks of 32, 64 and 96 channels."""
+    return Encoder(block=BottleneckBlock, widths=(32, 32, 64, 96), output_dim=output_dim, norm_fn=norm_fn, dropout=dropout)
 
 
 def _stage(block, in_planes: int, planes: int, *, norm_fn: str, stride: int) -> nn.Sequential:
