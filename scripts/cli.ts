@@ -150,7 +150,11 @@ async function demo(args: Args) {
       writePng(file, picture);
       pictures.push(file);
     }
-    if (window) (cv as unknown as { imshow(n: string, m: unknown): void; waitKey(ms: number): number }).imshow('optical flow', matFromRgb(picture));
+    if (window) {
+      const gui = cv as unknown as { imshow(n: string, m: unknown): void; waitKey(ms: number): number };
+      gui.imshow('optical flow', matFromRgb(picture));
+      gui.waitKey(1);  // lets HighGUI repaint
+    }
     if (truth && truth[index - 1]) errors.push(flowMetrics(field, truth[index - 1]).epe);
     pairs++;
     progress(pairs, total, started);

@@ -2,8 +2,9 @@
 
 Module and parameter names follow FlowNetPytorch (`flownets_*.pth.tar`, `flownetc_*.pth.tar`: a dict with
 `arch`, `state_dict` and `div_flow`), in its batch-norm and plain variants, so their checkpoints load as they
-are. The FlowNet2 repository's FlowNet2-S and FlowNet2-C use the same names with biases on every
-convolution and a per-pair input mean; `flownet2=True` builds that variant.
+are. The FlowNet2 repository's FlowNet2-S and FlowNet2-C use the same names with biases on the (de)convolutions
+and flow predictors (FlowNet2-C also on its flow upsamplers) and subtract the pair's own mean from the input;
+`flownet2=True` builds that variant.
 
 Callers pass RGB images in 0..255 (NCHW, sides a multiple of 64); the authors' normalisation (x / 255 minus a
 per-channel mean) happens here, and the output is the full-resolution flow in pixels.
@@ -91,6 +92,8 @@ class FlowNet(nn.Module):
     """The part FlowNetS and FlowNetC share: conv4 .. conv6_1 and the refinement from flow6 to flow2."""
 
     stride: int = 64
+    # FlowNet2-C's flow upsamplers have biases, FlowNet2-S's do not.
+    flownet2_upsampler_bias: bool = False
 
     def __init__(self, *, batch_norm: bool, flownet2: bool = False, div_flow: float = 20.0):
         super().__init__()
@@ -122,10 +125,11 @@ class FlowNet(nn.Module):
         self.predict_flow3 = predict_flow(386, bias)
         self.predict_flow2 = predict_flow(194, bias)
 
-        self.upsampled_flow6_to_5 = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=False)
-        self.upsampled_flow5_to_4 = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=False)
-        self.upsampled_flow4_to_3 = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=False)
-        self.upsampled_flow3_to_2 = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=False)
+        up_bias = flownet2 and self.flownet2_upsampler_bias
+        self.upsampled_flow6_to_5 = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=up_bias)
+        self.upsampled_flow5_to_4 = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=up_bias)
+        self.upsampled_flow4_to_3 = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=up_bias)
+        self.upsampled_flow3_to_2 = nn.ConvTranspose2d(2, 2, 4, 2, 1, bias=up_bias)
 
         # FlowNetPytorch's initialisation.
         for m in self.modules():
@@ -198,6 +202,8 @@ class FlowNetS(FlowNet):
 
 class FlowNetC(FlowNet):
     """FlowNetCorr: a shared tower per frame up to conv3, compared by the correlation layer."""
+
+    flownet2_upsampler_bias = True
 
     def build_encoder(self, bn: bool) -> None:
         self.conv1 = conv(bn, 3, 64, kernel_size=7, stride=2)
