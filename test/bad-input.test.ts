@@ -141,6 +141,46 @@ describe('bad input: every entry point answers with a typed error and the proces
     });
   });
 
+  describe('models that misbehave at run time', () => {
+    const script = (name: string, body: string) => {
+      const file = path.join(tmpDir(), name);
+      const source = [
+        'import torch', 'from typing import Optional',
+        'class Broken(torch.nn.Module):',
+        '    def __init__(self):',
+        '        super().__init__()',
+        '        self.flow_metadata = \'{"stride": 8, "min_size": 8, "default_iterations": 1}\'',
+        '    def forward(self, a: torch.Tensor, b: torch.Tensor, iterations: int, flow_init: Optional[torch.Tensor]) -> torch.Tensor:',
+        `        ${body}`,
+        `torch.jit.script(Broken()).save(${JSON.stringify(file)})`,
+      ].join('\n');
+      const program = `${file}.py`;  // TorchScript reads the class's source from a file
+      fs.writeFileSync(program, source);
+      require('child_process').execFileSync('/usr/bin/python3', [program]);
+      return file;
+    };
+
+    it('a wrong output shape is ERR_INFERENCE naming the shape', async () => {
+      const broken = await FlowEstimator.load({ model: script('wrong-shape.pt', 'return a[:, :1]'), device: 'cpu' });
+      await expectError(() => broken.estimate(a, b), { type: FlowError, code: 'ERR_INFERENCE',
+        message: /^the model returned a tensor of unexpected shape \[1, 1, 48, 64\] \(expected \[1, 2, 48, 64\]\)$/ });
+      await broken.dispose();
+    });
+
+    it('an exception inside the model is ERR_INFERENCE without LibTorch\'s backtrace, and the model stays usable', async () => {
+      const broken = await FlowEstimator.load({ model: script('raises.pt', 'raise RuntimeError("the model gave up")'), device: 'cpu' });
+      await assert.rejects(broken.estimate(a, b), (e: FlowError) => {
+        assert.equal(e.code, 'ERR_INFERENCE');
+        assert.match(e.message, /the model gave up/);
+        assert.doesNotMatch(e.message, /Exception raised from|frame #/);
+        assert.match(e.stack ?? '', /bad-input\.test/, 'the stack is the caller\'s');
+        return true;
+      });
+      await assert.rejects(broken.estimate(a, b), (e: FlowError) => e.code === 'ERR_INFERENCE');
+      await broken.dispose();
+    });
+  });
+
   describe('after dispose', () => {
     it('rejects estimate with ERR_DISPOSED and allows dispose again', async () => {
       const once = await FlowEstimator.load({ model, device: 'cpu', threads: 1 });
