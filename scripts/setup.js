@@ -26,8 +26,10 @@ const OPENCV_ENV = {
   npm_config_nodedir: process.env.npm_config_nodedir || '/usr',
   JOBS: 'max',
 };
+// `trained` exports are versioned (models/README.md says how they were made) and never regenerated; the others
+// are random-weight exports made here so that every architecture loads by name.
 const BUNDLED = [
-  { arch: 'raft-small', file: 'raft-small.pt' },
+  { arch: 'raft-small', file: 'raft-small.pt', trained: true },
   { arch: 'raft', file: 'raft.pt' },
   { arch: 'flownets', file: 'flownets.pt' },
   { arch: 'flownetc', file: 'flownetc.pt' },
@@ -137,6 +139,8 @@ function main() {
     execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }));
   step('models', modelInputs, BUNDLED.map((m) => `models/${m.file}`), () => {
     for (const model of BUNDLED) {
+      if (model.trained && fs.existsSync(path.join(ROOT, 'models', model.file))) continue;
+      if (model.trained) log(`models/${model.file} (trained, versioned) is missing: exporting random weights in its place`);
       run(PYTHON, ['scripts/export.py', '--arch', model.arch, '--out', `models/${model.file}`, '--name', model.arch],
         { stdio: ['ignore', 'ignore', 'inherit'] });
     }
