@@ -56,11 +56,6 @@ void ModelWorker::Shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
-size_t ModelWorker::Queued() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return queue_.size();
-}
-
 void ModelWorker::Loop() {
   while (true) {
     std::unique_ptr<Job> job;

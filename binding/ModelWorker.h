@@ -29,7 +29,6 @@ class ModelWorker {
   // JS thread, at environment teardown: drops queued jobs and waits for the running one.
   void Shutdown();
 
-  size_t Queued();
   // Jobs queued or running (JS thread).
   size_t InFlight() const { return inFlight_; }
   // JS thread: a job handed back by Cancel or Close counts as done.

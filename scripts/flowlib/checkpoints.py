@@ -100,12 +100,8 @@ def load_into(model: nn.Module, state: Mapping[str, Tensor]) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def read_checkpoint(path: str, *, source: str = "auto", small: bool = False) -> Dict[str, Tensor]:
-    """Reads a weight file of the authors (`module.` keys), torchvision, or a plain state dict."""
-    return state_from(torch.load(path, map_location="cpu"), source=source, small=small)
-
-
 def state_from(checkpoint, *, source: str = "auto", small: bool = False) -> Dict[str, Tensor]:
+    """The state dict of a loaded weight file of the authors (`module.` keys), torchvision, or a plain one."""
     state = unwrap(checkpoint)
     if source == "auto":
         source = "torchvision" if any(k.startswith("feature_encoder.") for k in state) else "authors"

@@ -20,11 +20,9 @@ def _norm(norm_fn: str, channels: int) -> nn.Module:
         return nn.BatchNorm2d(channels)
     if norm_fn == "instance":
         return nn.InstanceNorm2d(channels)
-    if norm_fn == "group":
-        return nn.GroupNorm(num_groups=channels // 8, num_channels=channels)
     if norm_fn == "none":
         return nn.Sequential()
-    raise ValueError(f"norm_fn must be 'batch', 'instance', 'group' or 'none', got {norm_fn!r}")
+    raise ValueError(f"norm_fn must be 'batch', 'instance' or 'none', got {norm_fn!r}")
 
 
 class ResidualBlock(nn.Module):
