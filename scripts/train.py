@@ -58,7 +58,8 @@ def save_atomic(obj, path: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=24000, help="length of the one-cycle schedule")
+    parser.add_argument("--steps", type=int, default=18000,
+                        help="length of the one-cycle schedule (may change between runs; the rate follows the new one)")
     parser.add_argument("--hours", type=float, default=1e9, help="stop after this much wall time in this run")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--crop", type=int, nargs=2, default=[192, 256], metavar=("H", "W"))
@@ -70,12 +71,16 @@ def main() -> int:
     parser.add_argument("--save-minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--export", action="store_true", help="export training/best.pt as models/raft-small.pt and exit")
+    parser.add_argument("--measure", action="store_true",
+                        help="measure training samples/s over crop sizes and iteration counts, write training/throughput.json")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     state_path, best_path, log_path = (os.path.join(OUT, n) for n in ("state.pt", "best.pt", "log.csv"))
 
     if args.export:
         return export_best(best_path)
+    if args.measure:
+        return measure_throughput(args, os.path.join(OUT, "throughput.json"))
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -88,8 +93,16 @@ def main() -> int:
         state = torch.load(state_path, map_location="cpu")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
         step, samples, wall, cpu, best = state["step"], state["samples"], state["wall"], state["cpu"], state["best"]
+        if state["schedule"]["total_steps"] == schedule.total_steps:
+            schedule.load_state_dict(state["schedule"])
+        else:
+            # --steps changed: continue on the new schedule from the same step.
+            schedule.last_epoch = step
+            for group, lr in zip(optimizer.param_groups, schedule.get_lr()):
+                group["lr"] = lr
+            print(f"schedule length changed to {args.steps} steps; learning rate now {optimizer.param_groups[0]['lr']:.3g}",
+                  flush=True)
         print(f"resumed at step {step} ({samples} samples, {wall / 3600:.2f} h)", flush=True)
     if step >= args.steps:
         print("the schedule is complete", flush=True)
@@ -152,6 +165,50 @@ def main() -> int:
             last_save = time.time()
     checkpoint()
     print(f"stopped at step {step}", flush=True)
+    return 0
+
+
+def measure_throughput(args, path: str) -> int:
+    """Samples per second of whole training steps (forward, sequence loss, backward, clipping, AdamW) for a grid of
+    crop sizes and iteration counts, on pre-made batches; and of the generator alone on one thread."""
+    torch.set_num_threads(args.threads)
+    textures = load_textures()
+    results = {"threads": args.threads, "batch": args.batch, "torch": torch.__version__, "steps": []}
+    for crop in ([128, 160], [192, 256], [256, 352], [320, 448]):
+        generator = SyntheticFlowGenerator(height=crop[0], width=crop[1], seed=0, textures=textures)
+        batch = generator.batch(args.batch)
+        torch.set_num_threads(1)
+        started = time.perf_counter()
+        for _ in range(2):
+            generator.batch(args.batch)
+        generator_rate = 2 * args.batch / (time.perf_counter() - started)
+        torch.set_num_threads(args.threads)
+        results.setdefault("generator_samples_per_s_1_thread", {})[f"{crop[0]}x{crop[1]}"] = round(generator_rate, 2)
+        for iterations in (4, 8, 12):
+            torch.manual_seed(0)
+            model = RAFT(small=True)
+            model.train()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+            timings = []
+            for repeat in range(4):
+                started = time.perf_counter()
+                flows = model.forward_all(batch["image1"], batch["image2"], iterations)
+                loss = sequence_loss(flows, batch["flow"], gamma=0.8)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                if repeat:  # the first step warms up allocators
+                    timings.append(time.perf_counter() - started)
+            seconds = sorted(timings)[len(timings) // 2]
+            row = {"crop": crop, "iterations": iterations, "seconds_per_step": round(seconds, 3),
+                   "samples_per_s": round(args.batch / seconds, 2),
+                   "pixels_per_s": round(args.batch * crop[0] * crop[1] / seconds)}
+            results["steps"].append(row)
+            print(json.dumps(row), flush=True)
+    print(json.dumps(results["generator_samples_per_s_1_thread"]), flush=True)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
     return 0
 
 

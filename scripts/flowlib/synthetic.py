@@ -83,6 +83,21 @@ def affine(angle: float, scale: float, tx: float, ty: float) -> Tensor:
     return torch.tensor([[c, -s, tx], [s, c, ty], [0.0, 0.0, 1.0]], dtype=torch.float64)
 
 
+def transform(matrix: Tensor, pixels: Tensor) -> Tensor:
+    """The first two rows of matrix @ pixels for homogeneous (3, N) pixels, elementwise: a 3x3 by 3xN float64
+    product goes through a slow general matrix path."""
+    return matrix[:2, 0:1] * pixels[0] + matrix[:2, 1:2] * pixels[1] + matrix[:2, 2:3]
+
+
+def affine_inverse(matrix: Tensor) -> Tensor:
+    """Inverse of a 3x3 affine matrix (last row 0 0 1) in closed form."""
+    (a, b, tx), (c, d, ty) = matrix[:2].tolist()
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    return torch.tensor([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)], [0.0, 0.0, 1.0]],
+                        dtype=matrix.dtype)
+
+
 class SyntheticFlowGenerator:
     """Makes training pairs of a fixed size: (image1, image2) as (3, H, W) 0..255 and flow as (2, H, W)."""
 
@@ -121,8 +136,8 @@ class SyntheticFlowGenerator:
 
     def _sample_layer(self, texture: Tensor, pose: Tensor, canvas: Tuple[int, int]) -> Tensor:
         """Texture colours at the layer coordinates of every frame pixel (3, H*W), via the inverse pose."""
-        inverse = torch.linalg.inv(pose)
-        coords = (inverse @ self.pixels)[:2]  # layer pixel coordinates, centred on the layer origin
+        inverse = affine_inverse(pose)
+        coords = transform(inverse, self.pixels)  # layer pixel coordinates, centred on the layer origin
         gx = coords[0] / (canvas[1] / 2)
         gy = coords[1] / (canvas[0] / 2)
         grid = torch.stack([gx, gy], dim=-1).float().view(1, 1, -1, 2)
@@ -169,7 +184,7 @@ class SyntheticFlowGenerator:
                     for k, (a, phi) in enumerate(zip(amps, phases), start=2):
                         radius = radius + a * torch.sin(k * theta + phi)
                     radius = radius / (1 + sum(amps)) * size
-                    distance = radius - torch.linalg.vector_norm(coords, dim=0)
+                    distance = radius - torch.hypot(coords[0], coords[1])
                     alpha = distance.clamp(-0.5, 0.5).float() + 0.5  # about one pixel of anti-aliasing
                 image = image * (1 - alpha) + colour * alpha
                 owner = torch.where(alpha > 0.5, torch.full_like(owner, index), owner)
@@ -181,8 +196,8 @@ class SyntheticFlowGenerator:
         for index, layer in enumerate(layers):
             mask = cover == index
             if mask.any():
-                moved = layer["motion"] @ self.pixels[:, mask]
-                flow[:, mask] = moved[:2] - self.pixels[:2, mask]
+                pixels = self.pixels[:, mask]
+                flow[:, mask] = transform(layer["motion"], pixels) - pixels[:2]
         image1, image2 = self._photometric(frames[0], frames[1])
         return {"image1": image1, "image2": image2, "flow": flow.view(2, h, w).float()}
 

@@ -26,6 +26,25 @@ class SyntheticTest(unittest.TestCase):
         self.assertGreater((error < 8).float().mean().item(), 0.5)
         self.assertGreater(sample["flow"].abs().max().item(), 1.0)
 
+    def test_flow_has_no_sub_pixel_offset(self):
+        """Shifting the flow by a quarter pixel in any direction makes the warp worse: no half-pixel convention slip."""
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+        generator = SyntheticFlowGenerator(height=96, width=128, seed=7, textures=textures)
+        generator._photometric = lambda a, b: (a, b)
+        h, w = 96, 128
+        ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+        offsets = [(0.0, 0.0), (0.25, 0.0), (-0.25, 0.0), (0.0, 0.25), (0.0, -0.25)]
+        errors = [0.0] * len(offsets)
+        for _ in range(3):
+            sample = generator.sample()
+            for k, (ox, oy) in enumerate(offsets):
+                grid = torch.stack([(xs + sample["flow"][0] + ox) / (w - 1) * 2 - 1,
+                                    (ys + sample["flow"][1] + oy) / (h - 1) * 2 - 1], -1)
+                warped = F.grid_sample(sample["image2"][None], grid[None], align_corners=True)[0]
+                errors[k] += (warped - sample["image1"]).abs().mean(0)[8:-8, 8:-8].median().item()
+        self.assertEqual(min(range(len(offsets)), key=lambda k: errors[k]), 0, f"warp errors {errors}")
+
     def test_batches_have_the_requested_shape_and_range(self):
         generator = SyntheticFlowGenerator(height=32, width=48, seed=1, textures=[])
         batch = generator.batch(2)
