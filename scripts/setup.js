@@ -17,6 +17,8 @@ const APT_PACKAGES = [
   'libtorch-dev', 'python3-torch', 'python3-torchvision', 'libopenblas0-pthread', 'cmake', 'g++', 'ninja-build',
   'libopencv-dev', 'python3-opencv',
 ];
+// `--training` (npm run train): photographs the generator uses as textures, and matplotlib for the curve.
+const TRAINING_PACKAGES = ['opencv-doc', 'python3-skimage', 'python3-matplotlib'];
 // @u4/opencv4nodejs builds against Debian's OpenCV instead of downloading and compiling its own.
 const OPENCV_ENV = {
   OPENCV4NODEJS_DISABLE_AUTOBUILD: '1',
@@ -35,6 +37,7 @@ const BUNDLED = [
   { arch: 'flownetc', file: 'flownetc.pt' },
 ];
 const quiet = process.argv.includes('--quiet');
+const training = process.argv.includes('--training');
 
 function log(message) {
   if (!quiet) process.stderr.write(`setup: ${message}\n`);
@@ -82,7 +85,7 @@ function step(name, inputs, outputs, action) {
 }
 
 function missingPackages() {
-  return APT_PACKAGES.filter((pkg) => {
+  return [...APT_PACKAGES, ...(training ? TRAINING_PACKAGES : [])].filter((pkg) => {
     const result = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
     return result.status !== 0 || !result.stdout.includes('install ok installed');
   });
@@ -112,7 +115,11 @@ function main() {
   ensurePackages();
   checkPython();
 
-  const npmInputs = hashOf(['package.json', 'package-lock.json'], process.version);
+  // Only what npm installs from: editing scripts or metadata in package.json does not reinstall.
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const installed = JSON.stringify(['dependencies', 'devDependencies', 'optionalDependencies', 'opencv4nodejs']
+    .map((key) => manifest[key] || null));
+  const npmInputs = hashOf(['package-lock.json'], `${process.version}|${installed}`);
   step('npm', npmInputs, ['node_modules/cmake-js', 'node_modules/typescript', 'node_modules/mocha',
     'node_modules/@u4/opencv4nodejs/build/Release/opencv4nodejs.node'], () => {
     const lock = fs.existsSync(path.join(ROOT, 'package-lock.json'));

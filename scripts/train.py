@@ -13,8 +13,10 @@ import csv
 import json
 import os
 import resource
+import signal
 import sys
 import time
+import warnings
 
 import torch
 
@@ -23,7 +25,7 @@ from flowlib import models  # noqa: E402
 from flowlib.evaluation import evaluate, raft_method, validation_sets  # noqa: E402
 from flowlib.losses import end_point_error, sequence_loss  # noqa: E402
 from flowlib.raft import RAFT  # noqa: E402
-from flowlib.synthetic import SyntheticFlowGenerator, load_textures  # noqa: E402
+from flowlib.synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT = os.path.join(ROOT, "training")
@@ -39,13 +41,14 @@ def cpu_seconds() -> float:
 class Batches(torch.utils.data.IterableDataset):
     """Endless synthetic batches, made in a worker process so generation overlaps training."""
 
-    def __init__(self, *, height: int, width: int, batch: int, seed: int):
-        self.height, self.width, self.batch, self.seed = height, width, batch, seed
+    def __init__(self, *, height: int, width: int, batch: int, seed: int, textures):
+        self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
 
     def __iter__(self):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the trainer, which then ends this worker
         torch.set_num_threads(1)
         generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
-                                           textures=load_textures())
+                                           textures=self.textures)
         while True:
             yield generator.batch(self.batch)
 
@@ -70,17 +73,18 @@ def main() -> int:
     parser.add_argument("--validate-every", type=int, default=500)
     parser.add_argument("--save-minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--out", default=OUT, help="directory of state.pt, best.pt and log.csv (default training/)")
     parser.add_argument("--export", action="store_true", help="export training/best.pt as models/raft-small.pt and exit")
     parser.add_argument("--measure", action="store_true",
                         help="measure training samples/s over crop sizes and iteration counts, write training/throughput.json")
     args = parser.parse_args()
-    os.makedirs(OUT, exist_ok=True)
-    state_path, best_path, log_path = (os.path.join(OUT, n) for n in ("state.pt", "best.pt", "log.csv"))
+    os.makedirs(args.out, exist_ok=True)
+    state_path, best_path, log_path = (os.path.join(args.out, n) for n in ("state.pt", "best.pt", "log.csv"))
 
     if args.export:
         return export_best(best_path)
     if args.measure:
-        return measure_throughput(args, os.path.join(OUT, "throughput.json"))
+        return measure_throughput(args, os.path.join(args.out, "throughput.json"))
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -99,7 +103,10 @@ def main() -> int:
         else:
             # --steps changed: continue on the new schedule from the same step.
             schedule.last_epoch = step
-            for group, lr in zip(optimizer.param_groups, schedule.get_lr()):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # get_lr() outside step() warns; here it is what we want
+                rates = schedule.get_lr()
+            for group, lr in zip(optimizer.param_groups, rates):
                 group["lr"] = lr
             print(f"schedule length changed to {args.steps} steps; learning rate now {optimizer.param_groups[0]['lr']:.3g}",
                   flush=True)
@@ -115,19 +122,32 @@ def main() -> int:
     if new_log:
         writer.writeheader()
 
+    textures = load_textures()
+    print(f"textures: {len(textures)} photographs from {len(natural_texture_files())} files in Debian packages "
+          f"(opencv-doc, python3-skimage), and procedural patterns", flush=True)
+    if not textures:
+        print("warning: no photographs found; training on procedural textures only, unlike the bundled model", flush=True)
     loader = iter(torch.utils.data.DataLoader(
-        Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed + step),
+        Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed + step,
+                textures=textures),
         batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True))
     started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
     run_losses, run_epes = [], []
     model.train()
 
+    def schedule_state():
+        # anneal_func is a bound method: pickling it would store the whole scheduler and optimizer once more.
+        return {k: v for k, v in schedule.state_dict().items() if k != "anneal_func"}
+
     def checkpoint():
-        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule_state(),
                      "step": step, "samples": samples, "wall": wall + time.time() - started,
                      "cpu": cpu + cpu_seconds() - cpu_started, "best": best, "args": vars(args)}, state_path)
 
-    while step < args.steps and time.time() - started < args.hours * 3600:
+    stop = []  # SIGTERM / SIGINT end the run after the current step, with a checkpoint
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, frame: stop.append(number))
+    while step < args.steps and time.time() - started < args.hours * 3600 and not stop:
         batch = next(loader)
         flows = model.forward_all(batch["image1"], batch["image2"], args.iterations)
         loss = sequence_loss(flows, batch["flow"], gamma=0.8)
@@ -164,7 +184,7 @@ def main() -> int:
             checkpoint()
             last_save = time.time()
     checkpoint()
-    print(f"stopped at step {step}", flush=True)
+    print(f"stopped at step {step}{' on a signal' if stop else ''}", flush=True)
     return 0
 
 
@@ -215,7 +235,7 @@ def measure_throughput(args, path: str) -> int:
 def export_best(best_path: str) -> int:
     from export import export
     best = torch.load(best_path, map_location="cpu")
-    weights = os.path.join(OUT, "best-weights.pth")
+    weights = os.path.join(os.path.dirname(best_path), "best-weights.pth")
     torch.save(best["model"], weights)
     scores = ", ".join(f"{k} EPE {v:.3f}" for k, v in best.get("scores", {}).items())
     info = export("raft-small", os.path.join(ROOT, "models", "raft-small.pt"), weights=weights, name="raft-small",
