@@ -48,7 +48,10 @@ class Batches(torch.utils.data.IterableDataset):
         self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
 
     def __iter__(self):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the trainer, which then ends this worker
+        # Ctrl-C or a kill of the whole group stops the trainer, which then ends this worker (it also exits with
+        # its parent).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         torch.set_num_threads(1)
         generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
                                            textures=self.textures)
