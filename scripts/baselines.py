@@ -7,10 +7,9 @@ import json
 import os
 import sys
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flowlib.evaluation import evaluate, validation_sets  # noqa: E402
+from flowlib.evaluation import evaluate, validation_sets, zero_flow  # noqa: E402
 
 
 def methods():
@@ -18,9 +17,6 @@ def methods():
 
     def grey(img):
         return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-
-    def zero(a, b):
-        return np.zeros(a.shape[:2] + (2,), np.float32)
 
     def farneback(a, b):
         return cv2.calcOpticalFlowFarneback(grey(a), grey(b), None, 0.5, 5, 15, 5, 7, 1.5, 0)
@@ -30,7 +26,7 @@ def methods():
             return cv2.DISOpticalFlow_create(preset).calc(grey(a), grey(b), None)
         return run
 
-    return {"zero": zero, "farneback": farneback, "dis-fast": dis(cv2.DISOPTICAL_FLOW_PRESET_FAST),
+    return {"zero": zero_flow, "farneback": farneback, "dis-fast": dis(cv2.DISOPTICAL_FLOW_PRESET_FAST),
             "dis-medium": dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)}
 
 

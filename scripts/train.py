@@ -19,19 +19,17 @@ import sys
 import time
 import warnings
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flowlib import models  # noqa: E402
-from flowlib.evaluation import evaluate, raft_method, validation_sets  # noqa: E402
+from flowlib.evaluation import evaluate, raft_method, validation_sets, zero_flow  # noqa: E402
 from flowlib.losses import end_point_error, sequence_loss  # noqa: E402
 from flowlib.raft import RAFT  # noqa: E402
 from flowlib.synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT = os.path.join(ROOT, "training")
-SELECTION = "mean EPE relative to zero flow"
 LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe", "sintel_epe"]
 
 
@@ -57,6 +55,18 @@ class Batches(torch.utils.data.IterableDataset):
                                            textures=self.textures)
         while True:
             yield generator.batch(self.batch)
+
+
+def train_step(model: RAFT, optimizer: torch.optim.Optimizer, batch, iterations: int):
+    """One optimisation step on a batch: sequence loss over every iteration, clipping at 1, AdamW; returns the loss
+    and the last iteration's flow."""
+    flows = model.forward_all(batch["image1"], batch["image2"], iterations)
+    loss = sequence_loss(flows, batch["flow"], gamma=0.8)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss, flows[-1].detach()
 
 
 def save_atomic(obj, path: str) -> None:
@@ -99,13 +109,11 @@ def main() -> int:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps + 100, pct_start=0.05,
                                                    cycle_momentum=False, anneal_strategy="linear")
     step, samples, wall, cpu, best = 0, 0, 0.0, 0.0, float("inf")
-    reselect = False
     if os.path.exists(state_path):
         state = torch.load(state_path, map_location="cpu")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, samples, wall, cpu, best = state["step"], state["samples"], state["wall"], state["cpu"], state["best"]
-        reselect = state.get("selection") != SELECTION
         if state["schedule"]["total_steps"] == schedule.total_steps:
             schedule.load_state_dict(state["schedule"])
         else:
@@ -124,15 +132,11 @@ def main() -> int:
         return 0
 
     sets = validation_sets()
-    zero = evaluate(lambda a, b: np.zeros(a.shape[:2] + (2,), np.float32), sets)
+    zero = evaluate(zero_flow, sets)
 
     def selection_score(scores, fallback):
         return sum(scores[name] / zero[name] for name in zero) / len(zero) if zero else fallback
 
-    if reselect and os.path.exists(best_path):  # a state from before this criterion: rescore the kept best
-        kept = torch.load(best_path, map_location="cpu")
-        best = selection_score(kept["scores"], best) if set(zero) <= set(kept.get("scores", {})) else best
-        print(f"best so far (step {kept['step']}): selection score {best:.4f}", flush=True)
     new_log = not os.path.exists(log_path)
     log = open(log_path, "a", newline="")
     writer = csv.DictWriter(log, fieldnames=LOG_FIELDS)
@@ -159,25 +163,19 @@ def main() -> int:
     def checkpoint():
         save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule_state(),
                      "step": step, "samples": samples, "wall": wall + time.time() - started,
-                     "cpu": cpu + cpu_seconds() - cpu_started, "best": best, "selection": SELECTION,
-                     "args": vars(args)}, state_path)
+                     "cpu": cpu + cpu_seconds() - cpu_started, "best": best, "args": vars(args)}, state_path)
 
     stop = []  # SIGTERM / SIGINT end the run after the current step, with a checkpoint
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: stop.append(number))
     while step < args.steps and time.time() - started < args.hours * 3600 and not stop:
         batch = next(loader)
-        flows = model.forward_all(batch["image1"], batch["image2"], args.iterations)
-        loss = sequence_loss(flows, batch["flow"], gamma=0.8)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        loss, flow = train_step(model, optimizer, batch, args.iterations)
         schedule.step()
         step += 1
         samples += args.batch
         run_losses.append(loss.item())
-        run_epes.append(end_point_error(flows[-1].detach(), batch["flow"]).item())
+        run_epes.append(end_point_error(flow, batch["flow"]).item())
 
         if step % args.validate_every == 0 or step == args.steps:
             model.eval()
@@ -230,12 +228,7 @@ def measure_throughput(args, path: str) -> int:
             timings = []
             for repeat in range(4):
                 started = time.perf_counter()
-                flows = model.forward_all(batch["image1"], batch["image2"], iterations)
-                loss = sequence_loss(flows, batch["flow"], gamma=0.8)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
+                train_step(model, optimizer, batch, iterations)
                 if repeat:  # the first step warms up allocators
                     timings.append(time.perf_counter() - started)
             seconds = sorted(timings)[len(timings) // 2]

@@ -33,6 +33,11 @@ def epe(flow: np.ndarray, truth: np.ndarray) -> float:
     return float(np.linalg.norm(flow - truth, axis=2)[valid].mean())
 
 
+def zero_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The no-motion baseline; its EPE is the mean true speed."""
+    return np.zeros(a.shape[:2] + (2,), np.float32)
+
+
 def evaluate(method: Method, sets: Dict[str, List[Pair]]) -> Dict[str, float]:
     """Mean EPE per set (the average over its pairs)."""
     return {name: float(np.mean([epe(method(a, b), gt) for a, b, gt in pairs])) for name, pairs in sets.items()}
