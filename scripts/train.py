@@ -30,6 +30,7 @@ from flowlib.synthetic import SyntheticFlowGenerator, load_textures, natural_tex
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT = os.path.join(ROOT, "training")
+DEFAULT_STEPS = 18000
 LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe", "sintel_epe"]
 
 
@@ -42,8 +43,9 @@ def cpu_seconds() -> float:
 class Batches(torch.utils.data.IterableDataset):
     """Endless synthetic batches, made in a worker process so generation overlaps training."""
 
-    def __init__(self, *, height: int, width: int, batch: int, seed: int, textures):
+    def __init__(self, *, height: int, width: int, batch: int, seed: int, slow_share: float, textures):
         self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
+        self.slow_share = slow_share
 
     def __iter__(self):
         # Ctrl-C or a kill of the whole group stops the trainer, which then ends this worker (it also exits with
@@ -52,7 +54,7 @@ class Batches(torch.utils.data.IterableDataset):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         torch.set_num_threads(1)
         generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
-                                           textures=self.textures)
+                                           slow_share=self.slow_share, textures=self.textures)
         while True:
             yield generator.batch(self.batch)
 
@@ -77,8 +79,9 @@ def save_atomic(obj, path: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=18000,
-                        help="length of the one-cycle schedule (may change between runs; the rate follows the new one)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"length of the one-cycle schedule (default: the resumed run's, else {DEFAULT_STEPS}); may "
+                             "change between runs, the rate then follows the new one")
     parser.add_argument("--hours", type=float, default=1e9, help="stop after this much wall time in this run")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--crop", type=int, nargs=2, default=[192, 256], metavar=("H", "W"))
@@ -89,11 +92,16 @@ def main() -> int:
     parser.add_argument("--validate-every", type=int, default=500)
     parser.add_argument("--save-minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--slow-share", type=float, default=None,
+                        help="share of synthetic scenes with all motions scaled down 2-50x (default: the resumed run's, "
+                             "else 0); kept in the state so later resumes continue with it")
     parser.add_argument("--out", default=OUT, help="directory of state.pt, best.pt and log.csv (default training/)")
     parser.add_argument("--export", action="store_true", help="export training/best.pt as models/raft-small.pt and exit")
     parser.add_argument("--measure", action="store_true",
                         help="measure training samples/s over crop sizes and iteration counts, write training/throughput.json")
     args = parser.parse_args()
+    if args.slow_share is not None and not 0 <= args.slow_share <= 1:
+        parser.error(f"--slow-share must be in [0, 1], got {args.slow_share}")
     os.makedirs(args.out, exist_ok=True)
     state_path, best_path, log_path = (os.path.join(args.out, n) for n in ("state.pt", "best.pt", "log.csv"))
 
@@ -104,13 +112,19 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    state = torch.load(state_path, map_location="cpu") if os.path.exists(state_path) else None
+    # Options that shape the run continue from the saved state unless given again.
+    saved = state.get("args", {}) if state else {}
+    if args.steps is None:
+        args.steps = saved.get("steps") or DEFAULT_STEPS
+    if args.slow_share is None:
+        args.slow_share = saved.get("slow_share") or 0.0
     model = RAFT(small=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, eps=1e-8)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps + 100, pct_start=0.05,
                                                    cycle_momentum=False, anneal_strategy="linear")
     step, samples, wall, cpu, best = 0, 0, 0.0, 0.0, float("inf")
-    if os.path.exists(state_path):
-        state = torch.load(state_path, map_location="cpu")
+    if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, samples, wall, cpu, best = state["step"], state["samples"], state["wall"], state["cpu"], state["best"]
@@ -145,12 +159,12 @@ def main() -> int:
 
     textures = load_textures()
     print(f"textures: {len(textures)} photographs from {len(natural_texture_files())} files in Debian packages "
-          f"(opencv-doc, python3-skimage), and procedural patterns", flush=True)
+          f"(opencv-doc, python3-skimage), and procedural patterns; slow scenes: {args.slow_share:.0%}", flush=True)
     if not textures:
         print("warning: no photographs found; training on procedural textures only, unlike the bundled model", flush=True)
     loader = iter(torch.utils.data.DataLoader(
         Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed + step,
-                textures=textures),
+                slow_share=args.slow_share, textures=textures),
         batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True))
     started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
     run_losses, run_epes = [], []

@@ -102,15 +102,18 @@ class SyntheticFlowGenerator:
     """Makes training pairs of a fixed size: (image1, image2) as (3, H, W) 0..255 and flow as (2, H, W)."""
 
     def __init__(self, *, height: int, width: int, seed: int = 0, min_objects: int = 3, max_objects: int = 8,
-                 max_translation: float = 0.12, textures: Optional[List[Tensor]] = None):
+                 max_translation: float = 0.12, slow_share: float = 0.0, textures: Optional[List[Tensor]] = None):
         if height < 16 or width < 16:
             raise ValueError(f"height and width must be at least 16, got {height}x{width}")
         if not 0 < min_objects <= max_objects:
             raise ValueError(f"need 0 < min_objects <= max_objects, got {min_objects}, {max_objects}")
+        if not 0 <= slow_share <= 1:
+            raise ValueError(f"slow_share must be in [0, 1], got {slow_share}")
         self.height, self.width = height, width
         self.rng = random.Random(seed)
         self.min_objects, self.max_objects = min_objects, max_objects
         self.max_translation = max_translation * max(height, width)
+        self.slow_share = slow_share
         self.textures = load_textures() if textures is None else textures
         ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
                                 indexing="ij")
@@ -149,19 +152,25 @@ class SyntheticFlowGenerator:
         rng = self.rng
         h, w = self.height, self.width
         n = rng.randint(self.min_objects, self.max_objects)
+        # A share of scenes is slow: every motion (translation, rotation, change of scale) is scaled down by a factor
+        # between 1/50 and 1/2, log-uniform, so sub-pixel and few-pixel motions, common in video, are well represented.
+        speed = 1.0
+        if self.slow_share and rng.random() < self.slow_share:
+            speed = math.exp(rng.uniform(math.log(0.02), math.log(0.5)))
+        t = self.max_translation * speed
         layers = []
         # Background: covers everything, moves a little.
         bg_pose1 = affine(0.0, 1.0, w / 2, h / 2)
-        bg_motion = affine(rng.uniform(-0.04, 0.04), rng.uniform(0.95, 1.05),
-                           rng.uniform(-0.3, 0.3) * self.max_translation, rng.uniform(-0.3, 0.3) * self.max_translation)
+        bg_motion = affine(rng.uniform(-0.04, 0.04) * speed, 1 + rng.uniform(-0.05, 0.05) * speed,
+                           rng.uniform(-0.3, 0.3) * t, rng.uniform(-0.3, 0.3) * t)
         layers.append({"texture": self._texture(), "pose1": bg_pose1, "motion": bg_motion, "radius": None,
                        "canvas": (h * 1.3, w * 1.3)})
         for _ in range(n):
             size = rng.uniform(0.12, 0.45) * min(h, w)
             cx, cy = rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h
             pose1 = affine(rng.uniform(-math.pi, math.pi), 1.0, cx, cy)
-            motion_about_centre = affine(rng.uniform(-0.2, 0.2), rng.uniform(0.85, 1.15), 0, 0)
-            shift = affine(0, 1, rng.uniform(-1, 1) * self.max_translation, rng.uniform(-1, 1) * self.max_translation)
+            motion_about_centre = affine(rng.uniform(-0.2, 0.2) * speed, 1 + rng.uniform(-0.15, 0.15) * speed, 0, 0)
+            shift = affine(0, 1, rng.uniform(-1, 1) * t, rng.uniform(-1, 1) * t)
             to_origin, back = affine(0, 1, -cx, -cy), affine(0, 1, cx, cy)
             motion = shift @ back @ motion_about_centre @ to_origin
             layers.append({"texture": self._texture(), "pose1": pose1, "motion": motion,

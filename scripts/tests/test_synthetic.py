@@ -45,6 +45,31 @@ class SyntheticTest(unittest.TestCase):
                 errors[k] += (warped - sample["image1"]).abs().mean(0)[8:-8, 8:-8].median().item()
         self.assertEqual(min(range(len(offsets)), key=lambda k: errors[k]), 0, f"warp errors {errors}")
 
+    def test_slow_scenes_are_slow_and_still_exact(self):
+        """slow_share=1 scales every motion down (median speed well under the default's) without breaking the warp."""
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+        h, w = 96, 128
+
+        def median_speeds(share):
+            generator = SyntheticFlowGenerator(height=h, width=w, seed=5, slow_share=share, textures=textures)
+            generator._photometric = lambda a, b: (a, b)
+            samples = [generator.sample() for _ in range(6)]
+            return [s["flow"].norm(dim=0).median().item() for s in samples], samples
+
+        fast, _ = median_speeds(0.0)
+        slow, samples = median_speeds(1.0)
+        self.assertLess(max(slow), 0.5 * sorted(fast)[len(fast) // 2], f"slow {slow} fast {fast}")
+        ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+        for sample in samples:
+            grid = torch.stack([(xs + sample["flow"][0]) / (w - 1) * 2 - 1,
+                                (ys + sample["flow"][1]) / (h - 1) * 2 - 1], -1)
+            warped = F.grid_sample(sample["image2"][None], grid[None], align_corners=True)[0]
+            error = (warped - sample["image1"]).abs().mean(0)
+            self.assertGreater((error < 8).float().mean().item(), 0.8)
+        with self.assertRaisesRegex(ValueError, "slow_share must be in \\[0, 1\\], got 1.5"):
+            SyntheticFlowGenerator(height=32, width=48, slow_share=1.5, textures=[])
+
     def test_batches_have_the_requested_shape_and_range(self):
         generator = SyntheticFlowGenerator(height=32, width=48, seed=1, textures=[])
         batch = generator.batch(2)
