@@ -43,9 +43,10 @@ def cpu_seconds() -> float:
 class Batches(torch.utils.data.IterableDataset):
     """Endless synthetic batches, made in a worker process so generation overlaps training."""
 
-    def __init__(self, *, height: int, width: int, batch: int, seed: int, slow_share: float, textures):
+    def __init__(self, *, height: int, width: int, batch: int, seed: int, slow_share: float, blur_share: float,
+                 textures):
         self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
-        self.slow_share = slow_share
+        self.slow_share, self.blur_share = slow_share, blur_share
 
     def __iter__(self):
         # Ctrl-C or a kill of the whole group stops the trainer, which then ends this worker (it also exits with
@@ -54,7 +55,8 @@ class Batches(torch.utils.data.IterableDataset):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         torch.set_num_threads(1)
         generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
-                                           slow_share=self.slow_share, textures=self.textures)
+                                           slow_share=self.slow_share, blur_share=self.blur_share,
+                                           textures=self.textures)
         while True:
             yield generator.batch(self.batch)
 
@@ -95,13 +97,18 @@ def main() -> int:
     parser.add_argument("--slow-share", type=float, default=None,
                         help="share of synthetic scenes with all motions scaled down 2-50x (default: the resumed run's, "
                              "else 0); kept in the state so later resumes continue with it")
+    parser.add_argument("--blur-share", type=float, default=None,
+                        help="share of synthetic scenes rendered with motion blur (default: the resumed run's, else 0); "
+                             "kept in the state likewise")
     parser.add_argument("--out", default=OUT, help="directory of state.pt, best.pt and log.csv (default training/)")
     parser.add_argument("--export", action="store_true", help="export training/best.pt as models/raft-small.pt and exit")
     parser.add_argument("--measure", action="store_true",
                         help="measure training samples/s over crop sizes and iteration counts, write training/throughput.json")
     args = parser.parse_args()
-    if args.slow_share is not None and not 0 <= args.slow_share <= 1:
-        parser.error(f"--slow-share must be in [0, 1], got {args.slow_share}")
+    for name in ("slow_share", "blur_share"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
     os.makedirs(args.out, exist_ok=True)
     state_path, best_path, log_path = (os.path.join(args.out, n) for n in ("state.pt", "best.pt", "log.csv"))
 
@@ -117,8 +124,9 @@ def main() -> int:
     saved = state.get("args", {}) if state else {}
     if args.steps is None:
         args.steps = saved.get("steps") or DEFAULT_STEPS
-    if args.slow_share is None:
-        args.slow_share = saved.get("slow_share") or 0.0
+    for name in ("slow_share", "blur_share"):
+        if getattr(args, name) is None:
+            setattr(args, name, saved.get(name) or 0.0)
     model = RAFT(small=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, eps=1e-8)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps + 100, pct_start=0.05,
@@ -159,12 +167,13 @@ def main() -> int:
 
     textures = load_textures()
     print(f"textures: {len(textures)} photographs from {len(natural_texture_files())} files in Debian packages "
-          f"(opencv-doc, python3-skimage), and procedural patterns; slow scenes: {args.slow_share:.0%}", flush=True)
+          f"(opencv-doc, python3-skimage), and procedural patterns; slow scenes: {args.slow_share:.0%}, "
+          f"motion-blurred scenes: {args.blur_share:.0%}", flush=True)
     if not textures:
         print("warning: no photographs found; training on procedural textures only, unlike the bundled model", flush=True)
     loader = iter(torch.utils.data.DataLoader(
         Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed + step,
-                slow_share=args.slow_share, textures=textures),
+                slow_share=args.slow_share, blur_share=args.blur_share, textures=textures),
         batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True))
     started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
     run_losses, run_epes = [], []

@@ -98,22 +98,28 @@ def affine_inverse(matrix: Tensor) -> Tensor:
                         dtype=matrix.dtype)
 
 
+BLUR_SUBFRAMES = 5
+
+
 class SyntheticFlowGenerator:
     """Makes training pairs of a fixed size: (image1, image2) as (3, H, W) 0..255 and flow as (2, H, W)."""
 
     def __init__(self, *, height: int, width: int, seed: int = 0, min_objects: int = 3, max_objects: int = 8,
-                 max_translation: float = 0.12, slow_share: float = 0.0, textures: Optional[List[Tensor]] = None):
+                 max_translation: float = 0.12, slow_share: float = 0.0, blur_share: float = 0.0,
+                 textures: Optional[List[Tensor]] = None):
         if height < 16 or width < 16:
             raise ValueError(f"height and width must be at least 16, got {height}x{width}")
         if not 0 < min_objects <= max_objects:
             raise ValueError(f"need 0 < min_objects <= max_objects, got {min_objects}, {max_objects}")
         if not 0 <= slow_share <= 1:
             raise ValueError(f"slow_share must be in [0, 1], got {slow_share}")
+        if not 0 <= blur_share <= 1:
+            raise ValueError(f"blur_share must be in [0, 1], got {blur_share}")
         self.height, self.width = height, width
         self.rng = random.Random(seed)
         self.min_objects, self.max_objects = min_objects, max_objects
         self.max_translation = max_translation * max(height, width)
-        self.slow_share = slow_share
+        self.slow_share, self.blur_share = slow_share, blur_share
         self.textures = load_textures() if textures is None else textures
         ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
                                 indexing="ij")
@@ -176,27 +182,18 @@ class SyntheticFlowGenerator:
             layers.append({"texture": self._texture(), "pose1": pose1, "motion": motion,
                            "radius": (size, self._outline()), "canvas": (size * 2, size * 2)})
 
+        # Motion blur for a share of scenes: each frame is the mean of renderings over an exposure around its
+        # instant (a fraction of the frame interval), every layer moving along its own motion.
+        exposure = 0.0
+        if self.blur_share and rng.random() < self.blur_share:
+            exposure = rng.uniform(0.2, 0.8)
         frames = []
         cover = None
         for frame in (0, 1):
-            image = torch.zeros(3, h * w)
-            owner = torch.zeros(h * w, dtype=torch.long)
-            for index, layer in enumerate(layers):
-                pose = layer["pose1"] if frame == 0 else layer["motion"] @ layer["pose1"]
-                colour, coords = self._sample_layer(layer["texture"], pose, layer["canvas"])
-                if layer["radius"] is None:
-                    alpha = torch.ones(h * w)
-                else:
-                    size, (amps, phases) = layer["radius"]
-                    theta = torch.atan2(coords[1], coords[0])
-                    radius = torch.ones_like(theta)
-                    for k, (a, phi) in enumerate(zip(amps, phases), start=2):
-                        radius = radius + a * torch.sin(k * theta + phi)
-                    radius = radius / (1 + sum(amps)) * size
-                    distance = radius - torch.hypot(coords[0], coords[1])
-                    alpha = distance.clamp(-0.5, 0.5).float() + 0.5  # about one pixel of anti-aliasing
-                image = image * (1 - alpha) + colour * alpha
-                owner = torch.where(alpha > 0.5, torch.full_like(owner, index), owner)
+            image, owner = self._render(layers, float(frame))
+            if exposure:
+                times = [frame + exposure * (k / (BLUR_SUBFRAMES - 1) - 0.5) for k in range(BLUR_SUBFRAMES)]
+                image = sum(self._render(layers, t)[0] for t in times) / BLUR_SUBFRAMES
             frames.append(image.view(3, h, w))
             if frame == 0:
                 cover = owner
@@ -209,6 +206,36 @@ class SyntheticFlowGenerator:
                 flow[:, mask] = transform(layer["motion"], pixels) - pixels[:2]
         image1, image2 = self._photometric(frames[0], frames[1])
         return {"image1": image1, "image2": image2, "flow": flow.view(2, h, w).float()}
+
+    def _render(self, layers, time: float) -> Tuple[Tensor, Tensor]:
+        """The layers composited at a time between frames (0: frame 1, 1: frame 2; poses interpolated linearly in
+        between and beyond), and which layer owns each pixel: (3, H*W) colours and (H*W,) layer indices."""
+        h, w = self.height, self.width
+        image = torch.zeros(3, h * w)
+        owner = torch.zeros(h * w, dtype=torch.long)
+        for index, layer in enumerate(layers):
+            if time == 0:
+                pose = layer["pose1"]
+            elif time == 1:
+                pose = layer["motion"] @ layer["pose1"]
+            else:
+                identity = torch.eye(3, dtype=layer["motion"].dtype)
+                pose = (identity + time * (layer["motion"] - identity)) @ layer["pose1"]
+            colour, coords = self._sample_layer(layer["texture"], pose, layer["canvas"])
+            if layer["radius"] is None:
+                alpha = torch.ones(h * w)
+            else:
+                size, (amps, phases) = layer["radius"]
+                theta = torch.atan2(coords[1], coords[0])
+                radius = torch.ones_like(theta)
+                for k, (a, phi) in enumerate(zip(amps, phases), start=2):
+                    radius = radius + a * torch.sin(k * theta + phi)
+                radius = radius / (1 + sum(amps)) * size
+                distance = radius - torch.hypot(coords[0], coords[1])
+                alpha = distance.clamp(-0.5, 0.5).float() + 0.5  # about one pixel of anti-aliasing
+            image = image * (1 - alpha) + colour * alpha
+            owner = torch.where(alpha > 0.5, torch.full_like(owner, index), owner)
+        return image, owner
 
     def _photometric(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
         """Colour jitter shared by both frames plus a small per-frame part, and sensor noise."""

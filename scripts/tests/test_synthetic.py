@@ -70,6 +70,28 @@ class SyntheticTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "slow_share must be in \\[0, 1\\], got 1.5"):
             SyntheticFlowGenerator(height=32, width=48, slow_share=1.5, textures=[])
 
+    def test_motion_blur_softens_the_frames_and_keeps_the_flow(self):
+        """blur_share=1 renders the same scene (same seed) with the same flow, but smoother frames."""
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+
+        def sample(share):
+            generator = SyntheticFlowGenerator(height=96, width=128, seed=9, blur_share=share, textures=textures)
+            generator._photometric = lambda a, b: (a, b)
+            return generator.sample()
+
+        sharp, blurred = sample(0.0), sample(1.0)
+        self.assertTrue(torch.equal(sharp["flow"], blurred["flow"]))
+
+        def detail(image):
+            return (image[:, :, 1:] - image[:, :, :-1]).abs().mean().item()
+
+        for key in ("image1", "image2"):
+            self.assertLess(detail(blurred[key]), 0.95 * detail(sharp[key]))
+            self.assertLess((blurred[key] - sharp[key]).abs().mean().item(), 40)
+        with self.assertRaisesRegex(ValueError, "blur_share must be in \\[0, 1\\], got -0.1"):
+            SyntheticFlowGenerator(height=32, width=48, blur_share=-0.1, textures=[])
+
     def test_batches_have_the_requested_shape_and_range(self):
         generator = SyntheticFlowGenerator(height=32, width=48, seed=1, textures=[])
         batch = generator.batch(2)
