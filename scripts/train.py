@@ -79,7 +79,10 @@ def save_atomic(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
-def main() -> int:
+CARRIED_OVER = {"steps": DEFAULT_STEPS, "slow_share": 0.0, "blur_share": 0.0}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=None,
                         help=f"length of the one-cycle schedule (default: the resumed run's, else {DEFAULT_STEPS}); may "
@@ -104,11 +107,23 @@ def main() -> int:
     parser.add_argument("--export", action="store_true", help="export training/best.pt as models/raft-small.pt and exit")
     parser.add_argument("--measure", action="store_true",
                         help="measure training samples/s over crop sizes and iteration counts, write training/throughput.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for name in ("slow_share", "blur_share"):
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+    return args
+
+
+def carry_over(args: argparse.Namespace, saved: dict) -> None:
+    """Options that shape the run (schedule length, data mix) continue from the saved run's unless given again."""
+    for name, default in CARRIED_OVER.items():
+        if getattr(args, name) is None:
+            setattr(args, name, saved.get(name) or default)
+
+
+def main() -> int:
+    args = parse_args()
     os.makedirs(args.out, exist_ok=True)
     state_path, best_path, log_path = (os.path.join(args.out, n) for n in ("state.pt", "best.pt", "log.csv"))
 
@@ -120,13 +135,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     state = torch.load(state_path, map_location="cpu") if os.path.exists(state_path) else None
-    # Options that shape the run continue from the saved state unless given again.
-    saved = state.get("args", {}) if state else {}
-    if args.steps is None:
-        args.steps = saved.get("steps") or DEFAULT_STEPS
-    for name in ("slow_share", "blur_share"):
-        if getattr(args, name) is None:
-            setattr(args, name, saved.get(name) or 0.0)
+    carry_over(args, state.get("args", {}) if state else {})
     model = RAFT(small=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, eps=1e-8)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps + 100, pct_start=0.05,

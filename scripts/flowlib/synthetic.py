@@ -189,14 +189,13 @@ class SyntheticFlowGenerator:
             exposure = rng.uniform(0.2, 0.8)
         frames = []
         cover = None
+        offsets = [exposure * (k / (BLUR_SUBFRAMES - 1) - 0.5) for k in range(BLUR_SUBFRAMES)] if exposure else [0.0]
         for frame in (0, 1):
-            image, owner = self._render(layers, float(frame))
-            if exposure:
-                times = [frame + exposure * (k / (BLUR_SUBFRAMES - 1) - 0.5) for k in range(BLUR_SUBFRAMES)]
-                image = sum(self._render(layers, t)[0] for t in times) / BLUR_SUBFRAMES
-            frames.append(image.view(3, h, w))
+            # The middle offset is 0: that rendering is the frame's instant, whose layer ownership gives the flow.
+            renders = [self._render(layers, frame + offset) for offset in offsets]
+            frames.append((sum(image for image, _ in renders) / len(renders)).view(3, h, w))
             if frame == 0:
-                cover = owner
+                cover = renders[len(renders) // 2][1]
 
         flow = torch.zeros(2, h * w, dtype=torch.float64)
         for index, layer in enumerate(layers):
