@@ -6,11 +6,16 @@ import argparse
 import csv
 import json
 import os
+import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flowlib.runs import read_runs, run_changes  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
@@ -19,13 +24,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log", default=os.path.join(ROOT, "training", "log.csv"))
     parser.add_argument("--baselines", default=os.path.join(ROOT, "training", "baselines.json"))
+    parser.add_argument("--runs", default=os.path.join(ROOT, "training", "runs.csv"))
     parser.add_argument("--out", default=os.path.join(ROOT, "training", "curve.png"))
     args = parser.parse_args()
     rows = list(csv.DictReader(open(args.log)))
     if not rows:
         raise SystemExit(f"{args.log} has no rows yet")
     hours = [float(r["wall_hours"]) for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4))
+    changes = run_changes(read_runs(args.runs))
     baselines = json.load(open(args.baselines)) if os.path.exists(args.baselines) else {}
     for ax, key, title in ((axes[0], "chairs_epe", "FlyingChairs samples (9 pairs)"), (axes[1], "sintel_epe", "Sintel pair")):
         values = [float(r[key]) for r in rows if r[key] != ""]
@@ -35,11 +42,19 @@ def main() -> None:
         for name, style in (("zero", "k--"), ("farneback", "c--"), ("dis-fast", "m--"), ("dis-medium", "r--")):
             if name in baselines and set_name in baselines[name]:
                 ax.axhline(baselines[name][set_name], linestyle="--", color=style[0], label=f"{name} {baselines[name][set_name]:.2f}")
+        for at, label in changes:
+            ax.axvline(at, color="grey", linewidth=0.8, alpha=0.6)
+            ax.annotate(label, (at, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                        textcoords="offset points", fontsize=6, color="dimgrey", va="top", rotation=90)
         ax.set_title(title)
         ax.set_xlabel("training hours (wall clock, 2 CPU cores)")
-        ax.set_ylabel("end-point error (px)")
+        ax.set_yscale("log")  # the late, small differences matter more than the first hour
+        for axis_format in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis_format(FormatStrFormatter("%g"))
+        ax.set_ylabel("end-point error (px, log scale)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.set_xlim(right=max(hours[-1], changes[-1][0] if changes else 0) + 0.25)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(args.out)

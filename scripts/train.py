@@ -26,6 +26,7 @@ from flowlib import models  # noqa: E402
 from flowlib.evaluation import evaluate, raft_method, validation_sets, zero_flow  # noqa: E402
 from flowlib.losses import end_point_error, sequence_loss  # noqa: E402
 from flowlib.raft import RAFT  # noqa: E402
+from flowlib.runs import log_run  # noqa: E402
 from flowlib.synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -168,6 +169,8 @@ def main() -> int:
     def selection_score(scores, fallback):
         return sum(scores[name] / zero[name] for name in zero) / len(zero) if zero else fallback
 
+    log_run(os.path.join(args.out, "runs.csv"), step=step, wall_hours=wall / 3600, steps=args.steps,
+            slow_share=args.slow_share, blur_share=args.blur_share, lr=optimizer.param_groups[0]["lr"])
     new_log = not os.path.exists(log_path)
     log = open(log_path, "a", newline="")
     writer = csv.DictWriter(log, fieldnames=LOG_FIELDS)
