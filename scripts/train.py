@@ -11,6 +11,7 @@ mean over the validation sets of EPE relative to zero flow's, so that neither se
 """
 import argparse
 import csv
+import itertools
 import json
 import os
 import resource
@@ -26,7 +27,7 @@ from flowlib import models  # noqa: E402
 from flowlib.evaluation import evaluate, raft_method, validation_sets, zero_flow  # noqa: E402
 from flowlib.losses import end_point_error, sequence_loss  # noqa: E402
 from flowlib.raft import RAFT  # noqa: E402
-from flowlib.runs import log_run  # noqa: E402
+from flowlib.runs import log_run, plan_at, read_plan  # noqa: E402
 from flowlib.synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -42,23 +43,29 @@ def cpu_seconds() -> float:
 
 
 class Batches(torch.utils.data.IterableDataset):
-    """Endless synthetic batches, made in a worker process so generation overlaps training."""
+    """Endless synthetic batches, made in a worker process so generation overlaps training. The batch of step k
+    depends only on the seed, k and the data mix, so a run that stops and resumes sees the same data as one that
+    does not."""
 
-    def __init__(self, *, height: int, width: int, batch: int, seed: int, slow_share: float, blur_share: float,
-                 textures):
+    def __init__(self, *, height: int, width: int, batch: int, seed: int, first_step: int, slow_share: float,
+                 blur_share: float, textures):
         self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
-        self.slow_share, self.blur_share = slow_share, blur_share
+        self.first_step, self.slow_share, self.blur_share = first_step, slow_share, blur_share
 
-    def __iter__(self):
+    @staticmethod
+    def init_worker(_worker: int) -> None:
         # Ctrl-C or a kill of the whole group stops the trainer, which then ends this worker (it also exits with
         # its parent).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         torch.set_num_threads(1)
+
+    def __iter__(self):
         generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
                                            slow_share=self.slow_share, blur_share=self.blur_share,
                                            textures=self.textures)
-        while True:
+        for step in itertools.count(self.first_step + 1):
+            generator.reseed(f"{self.seed}/{step}")
             yield generator.batch(self.batch)
 
 
@@ -104,6 +111,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--blur-share", type=float, default=None,
                         help="share of synthetic scenes rendered with motion blur (default: the resumed run's, else 0); "
                              "kept in the state likewise")
+    parser.add_argument("--plan", metavar="RUNS_CSV",
+                        help="follow a runs.csv (as training/runs.csv): from each row's step on, that row's schedule "
+                             "length and data mix; replays a recorded training from scratch in one run")
     parser.add_argument("--out", default=OUT, help="directory of state.pt, best.pt and log.csv (default training/)")
     parser.add_argument("--export", action="store_true", help="export training/best.pt as models/raft-small.pt and exit")
     parser.add_argument("--measure", action="store_true",
@@ -113,6 +123,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+    if args.plan:
+        given = [f"--{name.replace('_', '-')}" for name in CARRIED_OVER if getattr(args, name) is not None]
+        if given:
+            parser.error(f"--plan sets the schedule and data mix; do not give {', '.join(given)} with it")
+        try:
+            args.plan = read_plan(args.plan)
+        except (OSError, ValueError) as error:
+            parser.error(f"--plan: {error}")
     return args
 
 
@@ -135,8 +153,22 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    deadline = time.time() + args.hours * 3600
+    while train(args, deadline, state_path, best_path, log_path):
+        pass  # a --plan change is due: continue from the checkpoint with the plan's next options
+    return 0
+
+
+def train(args: argparse.Namespace, deadline: float, state_path: str, best_path: str, log_path: str) -> bool:
+    """Trains from the state (or from scratch) until the schedule ends, the deadline, a signal, or the next change
+    in --plan; returns True only in the last case."""
     state = torch.load(state_path, map_location="cpu") if os.path.exists(state_path) else None
-    carry_over(args, state.get("args", {}) if state else {})
+    phase_end = None
+    if args.plan:
+        entry, phase_end = plan_at(args.plan, state["step"] if state else 0)
+        args.steps, args.slow_share, args.blur_share = entry["steps"], entry["slow_share"], entry["blur_share"]
+    else:
+        carry_over(args, state.get("args", {}) if state else {})
     model = RAFT(small=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, eps=1e-8)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=args.steps + 100, pct_start=0.05,
@@ -161,7 +193,8 @@ def main() -> int:
         print(f"resumed at step {step} ({samples} samples, {wall / 3600:.2f} h)", flush=True)
     if step >= args.steps:
         print("the schedule is complete", flush=True)
-        return 0
+        return False
+    end = min(args.steps, phase_end) if phase_end is not None else args.steps
 
     sets = validation_sets()
     zero = evaluate(zero_flow, sets)
@@ -184,9 +217,9 @@ def main() -> int:
     if not textures:
         print("warning: no photographs found; training on procedural textures only, unlike the bundled model", flush=True)
     loader = iter(torch.utils.data.DataLoader(
-        Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed + step,
+        Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed, first_step=step,
                 slow_share=args.slow_share, blur_share=args.blur_share, textures=textures),
-        batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True))
+        batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True, worker_init_fn=Batches.init_worker))
     started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
     run_losses, run_epes = [], []
     model.train()
@@ -203,7 +236,7 @@ def main() -> int:
     stop = []  # SIGTERM / SIGINT end the run after the current step, with a checkpoint
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: stop.append(number))
-    while step < args.steps and time.time() - started < args.hours * 3600 and not stop:
+    while step < end and time.time() < deadline and not stop:
         batch = next(loader)
         loss, flow = train_step(model, optimizer, batch, args.iterations)
         schedule.step()
@@ -235,8 +268,11 @@ def main() -> int:
             checkpoint()
             last_save = time.time()
     checkpoint()
+    if step == end < args.steps and not stop:
+        print(f"step {step}: the plan changes the schedule or data mix here", flush=True)
+        return True
     print(f"stopped at step {step}{' on a signal' if stop else ''}", flush=True)
-    return 0
+    return False
 
 
 def measure_throughput(args, path: str) -> int:

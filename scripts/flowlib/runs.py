@@ -34,3 +34,30 @@ def run_changes(runs: list) -> list:
         if said:
             changes.append((float(row["wall_hours"]), ", ".join(said)))
     return changes
+
+
+def read_plan(path: str) -> list:
+    """A runs.csv used as a plan: the rows in step order, with the options they set parsed. Raises ValueError naming
+    the file and the row when a row is not usable."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path} not found")
+    plan = []
+    for number, row in enumerate(read_runs(path), start=2):
+        try:
+            entry = {"step": int(row["step"]), "steps": int(row["steps"]), "slow_share": float(row["slow_share"]),
+                     "blur_share": float(row["blur_share"])}
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path} line {number}: not a run row ({error})") from None
+        if entry["steps"] <= entry["step"] or not all(0 <= entry[k] <= 1 for k in ("slow_share", "blur_share")):
+            raise ValueError(f"{path} line {number}: steps must exceed step and shares be in [0, 1], got {row}")
+        plan.append(entry)
+    if not plan:
+        raise ValueError(f"{path} has no run rows")
+    return sorted(plan, key=lambda entry: entry["step"])
+
+
+def plan_at(plan: list, step: int):
+    """The plan's options in force at `step` and the step of its next change (None when there is none)."""
+    current = [entry for entry in plan if entry["step"] <= step]
+    later = [entry["step"] for entry in plan if entry["step"] > step]
+    return (current[-1] if current else plan[0]), (later[0] if later else None)

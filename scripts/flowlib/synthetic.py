@@ -116,7 +116,8 @@ class SyntheticFlowGenerator:
         if not 0 <= blur_share <= 1:
             raise ValueError(f"blur_share must be in [0, 1], got {blur_share}")
         self.height, self.width = height, width
-        self.rng = random.Random(seed)
+        self.noise = torch.Generator()
+        self.reseed(seed)
         self.min_objects, self.max_objects = min_objects, max_objects
         self.max_translation = max_translation * max(height, width)
         self.slow_share, self.blur_share = slow_share, blur_share
@@ -124,6 +125,11 @@ class SyntheticFlowGenerator:
         ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
                                 indexing="ij")
         self.pixels = torch.stack([xs.flatten(), ys.flatten(), torch.ones(height * width, dtype=torch.float64)])
+
+    def reseed(self, seed) -> None:
+        """Restarts the random stream: what follows depends only on the seed (an int or a str) and the settings."""
+        self.rng = random.Random(seed)
+        self.noise.manual_seed(self.rng.randrange(1 << 62))
 
     def _texture(self) -> Tensor:
         rng = self.rng
@@ -252,7 +258,7 @@ class SyntheticFlowGenerator:
         for img in (a, b):
             own = gain * torch.tensor([rng.uniform(0.97, 1.03) for _ in range(3)])
             img = jitter(img, own, bias + rng.uniform(-3, 3), saturation, gamma)
-            img = img + torch.randn_like(img) * rng.uniform(0, 4)
+            img = img + torch.randn(img.shape, generator=self.noise, dtype=img.dtype) * rng.uniform(0, 4)
             out.append(img.clamp(0, 255))
         return out[0], out[1]
 

@@ -7,8 +7,9 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from flowlib.runs import log_run, read_runs, run_changes  # noqa: E402
-from train import DEFAULT_STEPS, carry_over, parse_args  # noqa: E402
+import torch  # noqa: E402
+from flowlib.runs import log_run, plan_at, read_plan, read_runs, run_changes  # noqa: E402
+from train import DEFAULT_STEPS, Batches, carry_over, parse_args  # noqa: E402
 
 
 class TrainOptionsTest(unittest.TestCase):
@@ -49,6 +50,60 @@ class RunLogTest(unittest.TestCase):
             runs = read_runs(path)
             self.assertEqual([int(row["step"]) for row in runs], [0, 500, 900, 1200, 1500])
             self.assertEqual(run_changes(runs), [(0.71, "schedule 16,800 steps, slow 40%"), (1.2, "blur 30%")])
+
+
+class PlanTest(unittest.TestCase):
+    def write(self, folder: str, text: str) -> str:
+        path = os.path.join(folder, "plan.csv")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_a_plan_gives_the_options_in_force_and_the_next_change(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = self.write(folder, "step,wall_hours,steps,slow_share,blur_share,lr\n"
+                                      "9630,4.29,16800,0.4,0.0,1e-4\n0,0,24000,0,0,1e-5\n4000,2.3,18000,0,0,3e-4\n")
+            plan = read_plan(path)
+            self.assertEqual([entry["step"] for entry in plan], [0, 4000, 9630])
+            self.assertEqual(plan_at(plan, 0), (plan[0], 4000))
+            self.assertEqual(plan_at(plan, 3999), (plan[0], 4000))
+            self.assertEqual(plan_at(plan, 4000), (plan[1], 9630))
+            self.assertEqual(plan_at(plan, 12000), (plan[2], None))
+            args = parse_args(["--plan", path])
+            self.assertEqual(args.plan, plan)
+
+    def test_a_bad_plan_or_a_plan_with_its_own_options_is_refused(self):
+        with tempfile.TemporaryDirectory() as folder:
+            cases = (("step,steps\n", ["--plan", "P"], "has no run rows"),
+                     ("step,wall_hours,steps,slow_share,blur_share,lr\n0,0,many,0,0,1e-5\n", ["--plan", "P"],
+                      "line 2: not a run row"),
+                     ("step,wall_hours,steps,slow_share,blur_share,lr\n0,0,100,2,0,1e-5\n", ["--plan", "P"],
+                      "shares be in [0, 1]"),
+                     ("step,wall_hours,steps,slow_share,blur_share,lr\n0,0,100,0,0,1e-5\n",
+                      ["--plan", "P", "--steps", "5"], "do not give --steps with it"))
+            for text, argv, message in cases:
+                path = self.write(folder, text)
+                stderr = io.StringIO()
+                with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                    parse_args([path if a == "P" else a for a in argv])
+                self.assertIn(message, stderr.getvalue())
+            stderr = io.StringIO()
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                parse_args(["--plan", os.path.join(folder, "missing.csv")])
+            self.assertIn("missing.csv not found", stderr.getvalue())
+
+
+class BatchesTest(unittest.TestCase):
+    def test_the_batch_of_a_step_does_not_depend_on_where_the_run_resumed(self):
+        def batches(first_step: int, count: int):
+            made = iter(Batches(height=24, width=32, batch=2, seed=5, first_step=first_step, slow_share=0.4,
+                                blur_share=0.3, textures=[]))
+            return [next(made) for _ in range(count)]
+
+        straight, resumed = batches(0, 3), batches(2, 1)
+        for key in ("image1", "image2", "flow"):
+            self.assertTrue(torch.equal(straight[2][key], resumed[0][key]), key)
+            self.assertFalse(torch.equal(straight[1][key], straight[2][key]), key)
 
 
 if __name__ == "__main__":
