@@ -123,6 +123,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+    if any(side < 64 or side % 8 for side in args.crop):
+        parser.error(f"--crop sides must be multiples of 8 and at least 64 (the correlation pyramid's 4 levels), "
+                     f"got {args.crop[0]} {args.crop[1]}")
     if args.plan:
         given = [f"--{name.replace('_', '-')}" for name in CARRIED_OVER if getattr(args, name) is not None]
         if given:
@@ -236,37 +239,42 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     stop = []  # SIGTERM / SIGINT end the run after the current step, with a checkpoint
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda number, frame: stop.append(number))
-    while step < end and time.time() < deadline and not stop:
-        batch = next(loader)
-        loss, flow = train_step(model, optimizer, batch, args.iterations)
-        schedule.step()
-        step += 1
-        samples += args.batch
-        run_losses.append(loss.item())
-        run_epes.append(end_point_error(flow, batch["flow"]).item())
+    try:
+        while step < end and time.time() < deadline and not stop:
+            batch = next(loader)
+            loss, flow = train_step(model, optimizer, batch, args.iterations)
+            schedule.step()
+            step += 1
+            samples += args.batch
+            run_losses.append(loss.item())
+            run_epes.append(end_point_error(flow, batch["flow"]).item())
 
-        if step % args.validate_every == 0 or step == args.steps:
-            model.eval()
-            scores = evaluate(raft_method(model), sets) if sets else {}
-            model.train()
-            row = {"step": step, "samples": samples, "wall_hours": round((wall + time.time() - started) / 3600, 4),
-                   "cpu_hours": round((cpu + cpu_seconds() - cpu_started) / 3600, 4),
-                   "lr": schedule.get_last_lr()[0], "train_loss": sum(run_losses) / len(run_losses),
-                   "train_epe": sum(run_epes) / len(run_epes), "chairs_epe": scores.get("chairs", ""),
-                   "sintel_epe": scores.get("sintel", "")}
-            writer.writerow(row)
-            log.flush()
-            print(json.dumps(row), flush=True)
-            run_losses, run_epes = [], []
-            score = selection_score(scores, row["train_epe"])
-            if score < best:
-                best = score
-                save_atomic({"model": model.state_dict(), "step": step, "scores": scores}, best_path)
-            checkpoint()
-            last_save = time.time()
-        elif time.time() - last_save > args.save_minutes * 60:
-            checkpoint()
-            last_save = time.time()
+            if step % args.validate_every == 0 or step == args.steps:
+                model.eval()
+                scores = evaluate(raft_method(model), sets) if sets else {}
+                model.train()
+                row = {"step": step, "samples": samples, "wall_hours": round((wall + time.time() - started) / 3600, 4),
+                       "cpu_hours": round((cpu + cpu_seconds() - cpu_started) / 3600, 4),
+                       "lr": schedule.get_last_lr()[0], "train_loss": sum(run_losses) / len(run_losses),
+                       "train_epe": sum(run_epes) / len(run_epes), "chairs_epe": scores.get("chairs", ""),
+                       "sintel_epe": scores.get("sintel", "")}
+                writer.writerow(row)
+                log.flush()
+                print(json.dumps(row), flush=True)
+                run_losses, run_epes = [], []
+                score = selection_score(scores, row["train_epe"])
+                if score < best:
+                    best = score
+                    save_atomic({"model": model.state_dict(), "step": step, "scores": scores}, best_path)
+                checkpoint()
+                last_save = time.time()
+            elif time.time() - last_save > args.save_minutes * 60:
+                checkpoint()
+                last_save = time.time()
+    finally:
+        # Before an exception leaves: at interpreter exit the worker, which ignores SIGTERM so that a kill of the
+        # whole group reaches only the trainer, would otherwise be waited for forever.
+        loader._shutdown_workers()
     checkpoint()
     if step == end < args.steps and not stop:
         print(f"step {step}: the plan changes the schedule or data mix here", flush=True)

@@ -2,8 +2,11 @@
 import contextlib
 import io
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -19,6 +22,14 @@ class TrainOptionsTest(unittest.TestCase):
             with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
                 parse_args([flag, value])
             self.assertIn(f"{flag} must be in [0, 1], got {float(value)}", stderr.getvalue())
+
+    def test_crops_too_small_for_the_pyramid_are_refused(self):
+        for crop in (["32", "48"], ["64", "100"]):
+            stderr = io.StringIO()
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                parse_args(["--crop", *crop])
+            self.assertIn(f"--crop sides must be multiples of 8 and at least 64", stderr.getvalue())
+            self.assertIn(f"got {' '.join(crop)}", stderr.getvalue())
 
     def test_a_fresh_run_gets_the_defaults(self):
         args = parse_args([])
@@ -104,6 +115,48 @@ class BatchesTest(unittest.TestCase):
         for key in ("image1", "image2", "flow"):
             self.assertTrue(torch.equal(straight[2][key], resumed[0][key]), key)
             self.assertFalse(torch.equal(straight[1][key], straight[2][key]), key)
+
+
+class StopAndResumeTest(unittest.TestCase):
+    """The trainer itself, on tiny crops: SIGTERM ends it with a checkpoint, and a second run resumes there."""
+
+    TRAINER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train.py")
+    TINY = ["--crop", "64", "64", "--batch", "1", "--iterations", "2", "--threads", "1", "--steps", "100000",
+            "--validate-every", "100000", "--slow-share", "0.4"]
+
+    def run_trainer(self, out: str, extra, *, stop_after: float = None):
+        process = subprocess.Popen([sys.executable, self.TRAINER, "--out", out, *self.TINY, *extra],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        lines = []
+        try:
+            for line in process.stdout:
+                lines.append(line.strip())
+                if stop_after is not None and line.startswith("textures:"):
+                    time.sleep(stop_after)  # some steps
+                    process.send_signal(signal.SIGTERM)
+            self.assertEqual(process.wait(timeout=120), 0, lines)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        return lines
+
+    def test_a_stopped_run_resumes_where_it_was(self):
+        import torch
+        with tempfile.TemporaryDirectory() as out:
+            lines = self.run_trainer(out, [], stop_after=3)
+            stopped = [line for line in lines if line.startswith("stopped at step")]
+            self.assertEqual(len(stopped), 1, lines)
+            self.assertTrue(stopped[0].endswith("on a signal"), stopped)
+            step = int(stopped[0].split()[3])
+            self.assertGreater(step, 0)
+            state = torch.load(os.path.join(out, "state.pt"), map_location="cpu")
+            self.assertEqual((state["step"], state["samples"], state["args"]["slow_share"]), (step, step, 0.4))
+
+            lines = self.run_trainer(out, ["--hours", "0.0005"])
+            self.assertIn(f"resumed at step {step} ({step} samples, 0.00 h)", lines)
+            later = torch.load(os.path.join(out, "state.pt"), map_location="cpu")["step"]
+            self.assertGreaterEqual(later, step)
+            self.assertEqual([int(row["step"]) for row in read_runs(os.path.join(out, "runs.csv"))], [0, step])
 
 
 if __name__ == "__main__":
