@@ -124,15 +124,18 @@ class StopAndResumeTest(unittest.TestCase):
     TINY = ["--crop", "64", "64", "--batch", "1", "--iterations", "2", "--threads", "1", "--steps", "100000",
             "--validate-every", "100000", "--slow-share", "0.4"]
 
-    def run_trainer(self, out: str, extra, *, stop_after: float = None):
+    def run_trainer(self, out: str, extra, *, stop_when_saved: bool = False):
         process = subprocess.Popen([sys.executable, self.TRAINER, "--out", out, *self.TINY, *extra],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         lines = []
         try:
             for line in process.stdout:
                 lines.append(line.strip())
-                if stop_after is not None and line.startswith("textures:"):
-                    time.sleep(stop_after)  # some steps
+                if stop_when_saved and line.startswith("textures:"):
+                    # With --save-minutes 0 every step saves the state: stop once one has.
+                    deadline = time.time() + 60
+                    while not os.path.exists(os.path.join(out, "state.pt")) and time.time() < deadline:
+                        time.sleep(0.1)
                     process.send_signal(signal.SIGTERM)
             self.assertEqual(process.wait(timeout=120), 0, lines)
         finally:
@@ -143,7 +146,7 @@ class StopAndResumeTest(unittest.TestCase):
     def test_a_stopped_run_resumes_where_it_was(self):
         import torch
         with tempfile.TemporaryDirectory() as out:
-            lines = self.run_trainer(out, [], stop_after=3)
+            lines = self.run_trainer(out, ["--save-minutes", "0"], stop_when_saved=True)
             stopped = [line for line in lines if line.startswith("stopped at step")]
             self.assertEqual(len(stopped), 1, lines)
             self.assertTrue(stopped[0].endswith("on a signal"), stopped)
