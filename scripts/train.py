@@ -275,6 +275,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
         # Before an exception leaves: at interpreter exit the worker, which ignores SIGTERM so that a kill of the
         # whole group reaches only the trainer, would otherwise be waited for forever.
         loader._shutdown_workers()
+        log.close()
     checkpoint()
     if step == end < args.steps and not stop:
         print(f"step {step}: the plan changes the schedule or data mix here", flush=True)
