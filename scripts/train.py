@@ -123,6 +123,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+    for name in ("batch", "iterations", "validate_every", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if any(side < 64 or side % 8 for side in args.crop):
         parser.error(f"--crop sides must be multiples of 8 and at least 64 (the correlation pyramid's 4 levels), "
                      f"got {args.crop[0]} {args.crop[1]}")

@@ -219,13 +219,8 @@ class SyntheticFlowGenerator:
         image = torch.zeros(3, h * w)
         owner = torch.zeros(h * w, dtype=torch.long)
         for index, layer in enumerate(layers):
-            if time == 0:
-                pose = layer["pose1"]
-            elif time == 1:
-                pose = layer["motion"] @ layer["pose1"]
-            else:
-                identity = torch.eye(3, dtype=layer["motion"].dtype)
-                pose = (identity + time * (layer["motion"] - identity)) @ layer["pose1"]
+            identity = torch.eye(3, dtype=layer["motion"].dtype)
+            pose = (identity + time * (layer["motion"] - identity)) @ layer["pose1"]
             colour, coords = self._sample_layer(layer["texture"], pose, layer["canvas"])
             if layer["radius"] is None:
                 alpha = torch.ones(h * w)

@@ -31,6 +31,13 @@ class TrainOptionsTest(unittest.TestCase):
             self.assertIn(f"--crop sides must be multiples of 8 and at least 64", stderr.getvalue())
             self.assertIn(f"got {' '.join(crop)}", stderr.getvalue())
 
+    def test_counts_below_one_are_refused_by_name(self):
+        for flag in ("--batch", "--iterations", "--validate-every", "--threads"):
+            stderr = io.StringIO()
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                parse_args([flag, "0"])
+            self.assertIn(f"{flag} must be at least 1, got 0", stderr.getvalue())
+
     def test_a_fresh_run_gets_the_defaults(self):
         args = parse_args([])
         carry_over(args, {})
@@ -124,27 +131,29 @@ class StopAndResumeTest(unittest.TestCase):
     TINY = ["--crop", "64", "64", "--batch", "1", "--iterations", "2", "--threads", "1", "--steps", "100000",
             "--validate-every", "100000", "--slow-share", "0.4"]
 
-    def run_trainer(self, out: str, extra, *, stop_when_saved: bool = False):
+    def run_trainer(self, out: str, extra, *, stop_when_saved: bool = False, status: int = 0):
         process = subprocess.Popen([sys.executable, self.TRAINER, "--out", out, *self.TINY, *extra],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        lines = []
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            for line in process.stdout:
-                lines.append(line.strip())
-                if stop_when_saved and line.startswith("textures:"):
-                    # With --save-minutes 0 every step saves the state: stop once one has.
-                    deadline = time.time() + 60
-                    while not os.path.exists(os.path.join(out, "state.pt")) and time.time() < deadline:
-                        time.sleep(0.1)
-                    process.send_signal(signal.SIGTERM)
-            self.assertEqual(process.wait(timeout=120), 0, lines)
+            if stop_when_saved:
+                # With --save-minutes 0 every step saves the state: stop once one has.
+                deadline = time.time() + 120
+                while not os.path.exists(os.path.join(out, "state.pt")) and time.time() < deadline:
+                    time.sleep(0.1)
+                process.send_signal(signal.SIGTERM)
+            try:
+                output, _ = process.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.fail("the trainer did not exit within 120 s")
         finally:
             if process.poll() is None:
                 process.kill()
+                process.communicate()
+        lines = output.splitlines()
+        self.assertEqual(process.returncode, status, lines)
         return lines
 
     def test_a_stopped_run_resumes_where_it_was(self):
-        import torch
         with tempfile.TemporaryDirectory() as out:
             lines = self.run_trainer(out, ["--save-minutes", "0"], stop_when_saved=True)
             stopped = [line for line in lines if line.startswith("stopped at step")]
@@ -160,6 +169,14 @@ class StopAndResumeTest(unittest.TestCase):
             later = torch.load(os.path.join(out, "state.pt"), map_location="cpu")["step"]
             self.assertGreaterEqual(later, step)
             self.assertEqual([int(row["step"]) for row in read_runs(os.path.join(out, "runs.csv"))], [0, step])
+
+    def test_a_crash_in_the_loop_ends_the_process(self):
+        # best.pt as a folder makes the first validation's save fail inside the training loop, with the data
+        # worker running: the trainer must exit with the error, not wait for the worker forever.
+        with tempfile.TemporaryDirectory() as out:
+            os.mkdir(os.path.join(out, "best.pt"))
+            lines = self.run_trainer(out, ["--validate-every", "1"], status=1)
+            self.assertTrue(any("IsADirectoryError" in line for line in lines), lines)
 
 
 if __name__ == "__main__":
