@@ -16,7 +16,8 @@ torch::Device Device::Resolve(const std::string& name) {
     if (name.size() > 5) {
       const std::string digits = name.substr(5);
       if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 4) {
-        throw FlowError("ERR_DEVICE", "device '" + name + "' is not a valid CUDA device name (expected cuda or cuda:N)");
+        throw FlowError("ERR_DEVICE",
+                        "device '" + name + "' is not a valid CUDA device name (expected cuda or cuda:N)");
       }
       index = std::stoi(digits);
     }
@@ -27,8 +28,8 @@ torch::Device Device::Resolve(const std::string& name) {
     }
     const int count = CudaDeviceCount();
     if (index >= count) {
-      throw FlowError("ERR_DEVICE", "device '" + name + "' does not exist: " + std::to_string(count) +
-                                        " CUDA device(s) are visible");
+      throw FlowError("ERR_DEVICE",
+                      "device '" + name + "' does not exist: " + std::to_string(count) + " CUDA device(s) are visible");
     }
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }

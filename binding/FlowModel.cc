@@ -20,11 +20,16 @@ Frame CopyFrame(Napi::Env env, const Napi::Value& value) {
   const std::string type = object.Get("type").As<Napi::String>();
   const std::string order = object.Get("order").As<Napi::String>();
   frame.type = type == "float32" ? PixelType::Float32 : PixelType::UInt8;
-  if (order == "rgb") frame.order = ChannelOrder::RGB;
-  else if (order == "bgr") frame.order = ChannelOrder::BGR;
-  else if (order == "rgba") frame.order = ChannelOrder::RGBA;
-  else if (order == "bgra") frame.order = ChannelOrder::BGRA;
-  else frame.order = ChannelOrder::Gray;
+  if (order == "rgb")
+    frame.order = ChannelOrder::RGB;
+  else if (order == "bgr")
+    frame.order = ChannelOrder::BGR;
+  else if (order == "rgba")
+    frame.order = ChannelOrder::RGBA;
+  else if (order == "bgra")
+    frame.order = ChannelOrder::BGRA;
+  else
+    frame.order = ChannelOrder::Gray;
   Napi::Value data = object.Get("data");
   if (!data.IsTypedArray()) throw Napi::TypeError::New(env, "internal: frame data must be a typed array");
   Napi::TypedArray array = data.As<Napi::TypedArray>();
@@ -81,7 +86,7 @@ Napi::Value FlowModel::Queue(Napi::Env env, std::unique_ptr<Job> job, bool bound
   Napi::Promise promise = job->Promise();
   if ((bounded && worker_->InFlight() >= queueLimit_) || !worker_->Push(job)) {
     job->Reject(env, disposed_ ? "ERR_DISPOSED" : "ERR_QUEUE_FULL",
-                    disposed_ ? "the model has been disposed" : "the model's request queue is full");
+                disposed_ ? "the model has been disposed" : "the model's request queue is full");
   }
   return promise;
 }
@@ -104,7 +109,8 @@ Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
   Frame b = CopyFrame(env, info[1]);
   const int iterations = info[2].As<Napi::Number>().Int32Value();
   const uint32_t id = nextId_++;
-  return Request(env, id, Queue(env, std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), iterations), true));
+  return Request(env, id,
+                 Queue(env, std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), iterations), true));
 }
 
 Napi::Value FlowModel::StreamStep(const Napi::CallbackInfo& info) {
@@ -116,8 +122,9 @@ Napi::Value FlowModel::StreamStep(const Napi::CallbackInfo& info) {
   options.reuseFeatures = info[3].As<Napi::Boolean>().Value();
   options.warmStart = info[4].As<Napi::Boolean>().Value();
   const uint32_t id = nextId_++;
-  return Request(env, id,
-                 Queue(env, std::make_unique<StreamStepJob>(env, id, stream, std::move(frame), iterations, options), true));
+  return Request(
+      env, id,
+      Queue(env, std::make_unique<StreamStepJob>(env, id, stream, std::move(frame), iterations, options), true));
 }
 
 Napi::Value FlowModel::StreamEnd(const Napi::CallbackInfo& info) {

@@ -21,13 +21,9 @@ class Job {
   void Run(TorchModel& model) {
     try {
       Execute(model);
-    } catch (const FlowError& e) {
-      Fail(e.code(), e.what());
-    } catch (const c10::Error& e) {
+    } catch (const FlowError& e) { Fail(e.code(), e.what()); } catch (const c10::Error& e) {
       Fail("ERR_INFERENCE", e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      Fail("ERR_INFERENCE", e.what());
-    }
+    } catch (const std::exception& e) { Fail("ERR_INFERENCE", e.what()); }
   }
 
   // JavaScript thread.

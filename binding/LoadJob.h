@@ -16,6 +16,7 @@ class LoadJob : public Job {
     out.Set("device", info_.device);
     out.Set("stride", info_.stride);
     out.Set("minSize", info_.minSize);
+    out.Set("defaultIterations", info_.defaultIterations);
     if (info_.divFlow > 0) out.Set("divFlow", info_.divFlow);
     Napi::Array loaded = Napi::Array::New(env, info_.weightsLoaded.size());
     for (size_t i = 0; i < info_.weightsLoaded.size(); ++i) loaded.Set(i, info_.weightsLoaded[i]);

@@ -57,7 +57,7 @@ std::string List(const std::vector<std::string>& names) {
 }  // namespace
 
 std::vector<std::string> ModuleWeights::Apply(torch::jit::Module& module, const StateDict& state,
-                                               const std::string& path) {
+                                              const std::string& path) {
   static const std::string kDataParallel = "module.";
   std::map<std::string, torch::Tensor> file;
   std::vector<std::string> fileOrder;

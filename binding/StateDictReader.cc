@@ -30,9 +30,9 @@ struct Value {
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;             // String; Global: "module.name"; Storage: key
-  torch::ScalarType dtype = torch::kFloat;  // Storage
-  std::vector<ValuePtr> items;              // Tuple, List
+  std::string s;                                       // String; Global: "module.name"; Storage: key
+  torch::ScalarType dtype = torch::kFloat;             // Storage
+  std::vector<ValuePtr> items;                         // Tuple, List
   std::vector<std::pair<ValuePtr, ValuePtr>> entries;  // Dict, in insertion order
   std::shared_ptr<TensorSpec> tensor;
 };
@@ -49,11 +49,11 @@ ValuePtr Make(Value::Kind kind) {
 
 torch::ScalarType StorageType(const std::string& path, const std::string& global) {
   static const std::map<std::string, torch::ScalarType> types = {
-      {"torch.FloatStorage", torch::kFloat},   {"torch.DoubleStorage", torch::kDouble},
-      {"torch.HalfStorage", torch::kHalf},     {"torch.BFloat16Storage", torch::kBFloat16},
-      {"torch.LongStorage", torch::kLong},     {"torch.IntStorage", torch::kInt},
-      {"torch.ShortStorage", torch::kShort},   {"torch.CharStorage", torch::kChar},
-      {"torch.ByteStorage", torch::kByte},     {"torch.BoolStorage", torch::kBool},
+      {"torch.FloatStorage", torch::kFloat}, {"torch.DoubleStorage", torch::kDouble},
+      {"torch.HalfStorage", torch::kHalf},   {"torch.BFloat16Storage", torch::kBFloat16},
+      {"torch.LongStorage", torch::kLong},   {"torch.IntStorage", torch::kInt},
+      {"torch.ShortStorage", torch::kShort}, {"torch.CharStorage", torch::kChar},
+      {"torch.ByteStorage", torch::kByte},   {"torch.BoolStorage", torch::kBool},
   };
   auto it = types.find(global);
   if (it == types.end()) Fail(path, "unsupported storage type " + global);
@@ -79,16 +79,37 @@ class Unpickler {
     while (true) {
       const uint8_t op = U8();
       switch (op) {
-        case 0x80: U8(); break;                    // PROTO
-        case 0x95: Bytes(8); break;                // FRAME
+        case 0x80: U8(); break;      // PROTO
+        case 0x95: Bytes(8); break;  // FRAME
         case '(': stack_.push_back(Make(Value::Mark)); break;
-        case '.': return Pop();                    // STOP
+        case '.': return Pop();  // STOP
         case 'N': stack_.push_back(Make(Value::None)); break;
-        case 0x88: case 0x89: { auto v = Make(Value::Bool); v->b = op == 0x88; stack_.push_back(v); break; }
-        case 'J': { auto v = Make(Value::Int); v->i = static_cast<int32_t>(LE(4)); stack_.push_back(v); break; }
-        case 'K': { auto v = Make(Value::Int); v->i = U8(); stack_.push_back(v); break; }
-        case 'M': { auto v = Make(Value::Int); v->i = LE(2); stack_.push_back(v); break; }
-        case 0x8a: {                               // LONG1
+        case 0x88:
+        case 0x89: {
+          auto v = Make(Value::Bool);
+          v->b = op == 0x88;
+          stack_.push_back(v);
+          break;
+        }
+        case 'J': {
+          auto v = Make(Value::Int);
+          v->i = static_cast<int32_t>(LE(4));
+          stack_.push_back(v);
+          break;
+        }
+        case 'K': {
+          auto v = Make(Value::Int);
+          v->i = U8();
+          stack_.push_back(v);
+          break;
+        }
+        case 'M': {
+          auto v = Make(Value::Int);
+          v->i = LE(2);
+          stack_.push_back(v);
+          break;
+        }
+        case 0x8a: {  // LONG1
           const size_t n = U8();
           const std::string bytes = Bytes(n);
           if (n > 8) {  // only the legacy format's magic number is this large; keep its bytes
@@ -105,7 +126,7 @@ class Unpickler {
           stack_.push_back(v);
           break;
         }
-        case 'G': {                                // BINFLOAT, big-endian
+        case 'G': {  // BINFLOAT, big-endian
           const std::string bytes = Bytes(8);
           uint64_t raw = 0;
           for (int k = 0; k < 8; ++k) raw = (raw << 8) | static_cast<uint8_t>(bytes[k]);
@@ -114,17 +135,24 @@ class Unpickler {
           stack_.push_back(v);
           break;
         }
-        case 'X': PushString(Bytes(LE(4))); break;   // BINUNICODE
-        case 0x8c: PushString(Bytes(U8())); break;   // SHORT_BINUNICODE
-        case 'T': PushString(Bytes(LE(4))); break;   // BINSTRING
-        case 'U': PushString(Bytes(U8())); break;    // SHORT_BINSTRING
-        case 'C': PushString(Bytes(U8())); break;    // SHORT_BINBYTES
-        case 'B': PushString(Bytes(LE(4))); break;   // BINBYTES
+        case 'X': PushString(Bytes(LE(4))); break;  // BINUNICODE
+        case 0x8c: PushString(Bytes(U8())); break;  // SHORT_BINUNICODE
+        case 'T': PushString(Bytes(LE(4))); break;  // BINSTRING
+        case 'U': PushString(Bytes(U8())); break;   // SHORT_BINSTRING
+        case 'C': PushString(Bytes(U8())); break;   // SHORT_BINBYTES
+        case 'B': PushString(Bytes(LE(4))); break;  // BINBYTES
         case ')': stack_.push_back(Make(Value::Tuple)); break;
         case ']': stack_.push_back(Make(Value::List)); break;
         case '}': stack_.push_back(Make(Value::Dict)); break;
-        case 't': { auto v = Make(Value::Tuple); v->items = PopToMark(); stack_.push_back(v); break; }
-        case 0x85: case 0x86: case 0x87: {          // TUPLE1..3
+        case 't': {
+          auto v = Make(Value::Tuple);
+          v->items = PopToMark();
+          stack_.push_back(v);
+          break;
+        }
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           const size_t n = op - 0x84;
           auto v = Make(Value::Tuple);
           if (stack_.size() < n) Fail(path_, "corrupt pickle (stack underflow)");
@@ -133,19 +161,19 @@ class Unpickler {
           stack_.push_back(v);
           break;
         }
-        case 'q': memo_[U8()] = Top(); break;        // BINPUT
-        case 'r': memo_[LE(4)] = Top(); break;       // LONG_BINPUT
+        case 'q': memo_[U8()] = Top(); break;           // BINPUT
+        case 'r': memo_[LE(4)] = Top(); break;          // LONG_BINPUT
         case 0x94: memo_[memo_.size()] = Top(); break;  // MEMOIZE
         case 'h': stack_.push_back(Memo(U8())); break;
         case 'j': stack_.push_back(Memo(LE(4))); break;
-        case 'c': {                                  // GLOBAL
+        case 'c': {  // GLOBAL
           auto v = Make(Value::Global);
           const std::string module = Line();
           v->s = module + "." + Line();
           stack_.push_back(v);
           break;
         }
-        case 0x93: {                                 // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           auto name = Pop();
           auto module = Pop();
           auto v = Make(Value::Global);
@@ -153,9 +181,23 @@ class Unpickler {
           stack_.push_back(v);
           break;
         }
-        case 'a': { auto item = Pop(); Top()->items.push_back(item); break; }
-        case 'e': { auto items = PopToMark(); auto& list = Top()->items; list.insert(list.end(), items.begin(), items.end()); break; }
-        case 's': { auto value = Pop(); auto key = Pop(); Top()->entries.emplace_back(key, value); break; }
+        case 'a': {
+          auto item = Pop();
+          Top()->items.push_back(item);
+          break;
+        }
+        case 'e': {
+          auto items = PopToMark();
+          auto& list = Top()->items;
+          list.insert(list.end(), items.begin(), items.end());
+          break;
+        }
+        case 's': {
+          auto value = Pop();
+          auto key = Pop();
+          Top()->entries.emplace_back(key, value);
+          break;
+        }
         case 'u': {
           auto items = PopToMark();
           if (items.size() % 2) Fail(path_, "corrupt pickle (odd SETITEMS)");
@@ -163,9 +205,19 @@ class Unpickler {
           for (size_t k = 0; k < items.size(); k += 2) dict->entries.emplace_back(items[k], items[k + 1]);
           break;
         }
-        case 'R': { auto args = Pop(); auto fn = Pop(); stack_.push_back(Reduce(fn, args)); break; }
-        case 0x81: { Pop(); Pop(); stack_.push_back(Make(Value::Object)); break; }  // NEWOBJ
-        case 'b': Pop(); break;                      // BUILD: object state (e.g. a state dict's _metadata)
+        case 'R': {
+          auto args = Pop();
+          auto fn = Pop();
+          stack_.push_back(Reduce(fn, args));
+          break;
+        }
+        case 0x81: {
+          Pop();
+          Pop();
+          stack_.push_back(Make(Value::Object));
+          break;
+        }                        // NEWOBJ
+        case 'b': Pop(); break;  // BUILD: object state (e.g. a state dict's _metadata)
         case 'Q': stack_.push_back(PersistentLoad(Pop())); break;
         default: {
           std::ostringstream msg;
@@ -352,7 +404,8 @@ StateDict StateDictReader::Read(const std::string& path) {
       std::memcpy(&count, file.data() + pos, 8);
       pos += 8;
       const int64_t bytes = count * static_cast<int64_t>(c10::elementSize(it->second));
-      if (count < 0 || static_cast<uint64_t>(bytes) > file.size() - pos) Fail(path, "unexpected end of data (truncated file?)");
+      if (count < 0 || static_cast<uint64_t>(bytes) > file.size() - pos)
+        Fail(path, "unexpected end of data (truncated file?)");
       auto storage = torch::empty({count}, torch::TensorOptions().dtype(it->second));
       std::memcpy(storage.data_ptr(), file.data() + pos, bytes);
       pos += bytes;
@@ -383,7 +436,10 @@ StateDict StateDictReader::Read(const std::string& path) {
     if (storage == storageTensors.end()) Fail(path, "tensor " + key->s + " refers to a missing storage");
     int64_t extent = spec.offset;
     for (size_t d = 0; d < spec.sizes.size(); ++d) {
-      if (spec.sizes[d] == 0) { extent = 0; break; }
+      if (spec.sizes[d] == 0) {
+        extent = 0;
+        break;
+      }
       extent += (spec.sizes[d] - 1) * spec.strides[d];
     }
     if (spec.sizes.size() != spec.strides.size() || (extent > 0 && extent >= storage->second.numel())) {

@@ -1,9 +1,11 @@
 // Reads PyTorch checkpoint files (torch.save) into named tensors without Python.
 //
-// LibTorch 1.13's own unpickler turns collections.OrderedDict into None, and every state dict that
-// module.state_dict() returns is an OrderedDict, so the checkpoints people have (the RAFT authors', FlowNet's,
-// torchvision's) cannot be read with torch::pickle_load. This reader interprets the subset of the pickle
-// protocol that torch.save emits, for both the zip format (PyTorch >= 1.6) and the legacy stream format.
+// It exists only because LibTorch 1.13 cannot read the checkpoints people have: `torch::pickle_load(bytes)` on a
+// file written by `torch.save(model.state_dict(), f)` yields None where the dict should be (1.13's unpickler turns
+// `collections.OrderedDict`, the type of every state_dict(), into None), and on the legacy stream format it throws
+// "failed finding central directory". The RAFT authors', FlowNetPytorch's and torchvision's files are all one or
+// the other. This reader interprets the subset of the pickle protocol that torch.save emits, in both formats; it
+// can go once the addon builds against a LibTorch whose pickle_load reads them.
 #pragma once
 
 #include <map>

@@ -4,7 +4,6 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <fstream>
-#include <regex>
 
 #include "Device.h"
 #include "FlowError.h"
@@ -13,19 +12,27 @@
 
 namespace {
 
-int MetadataInt(const std::string& json, const std::string& key, int fallback) {
-  std::smatch match;
-  const std::regex pattern("\"" + key + "\"\\s*:\\s*(\\d+)");
-  if (std::regex_search(json, match, pattern)) return std::stoi(match[1].str());
-  return fallback;
+// An integer property the export carries as a typed attribute (flowlib.models.TYPED_ATTRIBUTES), checked against
+// the range the addon can honour: a file must not be able to make the addon divide by zero or pad without bound.
+int TypedProperty(const torch::jit::Module& module, const std::string& name, int64_t lowest, int64_t highest,
+                  const std::string& path) {
+  if (!module.hasattr(name) || !module.attr(name).isInt()) {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' has no integer attribute '" + name +
+                                          "' (it was exported by an older version: export it again with "
+                                          "scripts/export)");
+  }
+  const int64_t value = module.attr(name).toInt();
+  if (value < lowest || value > highest) {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' declares " + name + " = " + std::to_string(value) +
+                                          ", outside " + std::to_string(lowest) + ".." + std::to_string(highest));
+  }
+  return static_cast<int>(value);
 }
 
 std::string DeviceName(const torch::Device& device) {
   if (device.is_cpu()) return "cpu";
   return "cuda:" + std::to_string(device.index() < 0 ? 0 : device.index());
 }
-
-int RoundUp(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
 
 // Says what a file is when it is not a TorchScript export, rather than LibTorch's archive-level message.
 void CheckIsExport(const std::string& path) {
@@ -34,8 +41,10 @@ void CheckIsExport(const std::string& path) {
   char head[2] = {0, 0};
   in.read(head, 2);
   if (in.gcount() == 2 && static_cast<uint8_t>(head[0]) == 0x80) {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is a PyTorch checkpoint in the legacy format, not a "
-                                      "TorchScript export: pass it as `weights` next to an export of its architecture");
+    throw FlowError("ERR_MODEL_LOAD",
+                    "model file '" + path +
+                        "' is a PyTorch checkpoint in the legacy format, not a "
+                        "TorchScript export: pass it as `weights` next to an export of its architecture");
   }
   if (in.gcount() != 2 || head[0] != 'P' || head[1] != 'K') {
     throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is not a TorchScript export (not a zip archive)");
@@ -43,9 +52,10 @@ void CheckIsExport(const std::string& path) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     if (!reader.hasRecord("constants.pkl") && reader.hasRecord("data.pkl")) {
-      throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is a PyTorch checkpoint (state dict), not a "
-                                        "TorchScript export: pass it as `weights` next to an export of its "
-                                        "architecture, or convert it with scripts/export.py --weights");
+      throw FlowError("ERR_MODEL_LOAD", "model file '" + path +
+                                            "' is a PyTorch checkpoint (state dict), not a "
+                                            "TorchScript export: pass it as `weights` next to an export of its "
+                                            "architecture, or convert it with scripts/export --weights");
     }
   } catch (const c10::Error& e) {
     throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is not a readable TorchScript export (" +
@@ -68,12 +78,17 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
   if (!module_.hasattr("flow_metadata") || !module_.attr("flow_metadata").isString()) {
     throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
                                           "' is a TorchScript module but not an optical-flow export (it has no "
-                                          "flow_metadata; export it with scripts/export.py)");
+                                          "flow_metadata; export it with scripts/export)");
   }
   ModelInfo info;
   info.metadataJson = module_.attr("flow_metadata").toStringRef();
-  stride_ = MetadataInt(info.metadataJson, "stride", 8);
-  minSize_ = std::max(MetadataInt(info.metadataJson, "min_size", stride_), stride_);
+  stride_ = TypedProperty(module_, "flow_stride", 1, kMaxStride, options.modelPath);
+  if ((stride_ & (stride_ - 1)) != 0) {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath + "' declares flow_stride = " +
+                                          std::to_string(stride_) + ", not a power of two");
+  }
+  minSize_ = std::max(TypedProperty(module_, "flow_min_size", 1, kMaxMinSize, options.modelPath), stride_);
+  defaultIterations_ = TypedProperty(module_, "flow_default_iterations", 1, kMaxIterations, options.modelPath);
   if (!options.weightsPath.empty()) {
     const StateDict state = StateDictReader::Read(options.weightsPath);
     info.weightsLoaded = ModuleWeights::Apply(module_, state, options.weightsPath);
@@ -81,12 +96,14 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
     auto scale = state.scalars.find("div_flow");
     if (scale != state.scalars.end() && module_.hasattr("div_flow")) module_.setattr("div_flow", scale->second);
   }
-  if (module_.hasattr("div_flow") && module_.attr("div_flow").isDouble()) info.divFlow = module_.attr("div_flow").toDouble();
+  if (module_.hasattr("div_flow") && module_.attr("div_flow").isDouble())
+    info.divFlow = module_.attr("div_flow").toDouble();
   module_.eval();
   module_.to(device_);
   info.device = DeviceName(device_);
   info.stride = stride_;
   info.minSize = minSize_;
+  info.defaultIterations = defaultIterations_;
   loaded_ = true;
   return info;
 }
@@ -113,25 +130,12 @@ torch::Tensor TorchModel::ToTensor(const Frame& frame) const {
   return rgb.permute({2, 0, 1}).unsqueeze(0).to(device_, torch::kFloat32).contiguous();
 }
 
-TorchModel::Padding TorchModel::PaddingFor(int height, int width) const {
-  // Replicate-pad to a multiple of the stride (and at least the model's minimum), centred as the RAFT
-  // authors' evaluation does; the flow is cropped back afterwards.
-  Padding p;
-  p.height = height;
-  p.width = width;
-  p.paddedHeight = std::max(RoundUp(height, stride_), RoundUp(minSize_, stride_));
-  p.paddedWidth = std::max(RoundUp(width, stride_), RoundUp(minSize_, stride_));
-  p.top = (p.paddedHeight - height) / 2;
-  p.left = (p.paddedWidth - width) / 2;
-  return p;
-}
-
 torch::Tensor TorchModel::Pad(const torch::Tensor& image, const Padding& p) const {
   if (p.paddedHeight == p.height && p.paddedWidth == p.width) return image;
   namespace F = torch::nn::functional;
-  return F::pad(image, F::PadFuncOptions({p.left, p.paddedWidth - p.width - p.left, p.top,
-                                          p.paddedHeight - p.height - p.top})
-                           .mode(torch::kReplicate));
+  return F::pad(image,
+                F::PadFuncOptions({p.left, p.paddedWidth - p.width - p.left, p.top, p.paddedHeight - p.height - p.top})
+                    .mode(torch::kReplicate));
 }
 
 FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
@@ -140,8 +144,12 @@ FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
                                          " (expected [1, 2, " + std::to_string(p.paddedHeight) + ", " +
                                          std::to_string(p.paddedWidth) + "])");
   }
-  flow = flow[0].narrow(1, p.top, p.height).narrow(2, p.left, p.width).permute({1, 2, 0})
-             .to(torch::kCPU, torch::kFloat32).contiguous();
+  flow = flow[0]
+             .narrow(1, p.top, p.height)
+             .narrow(2, p.left, p.width)
+             .permute({1, 2, 0})
+             .to(torch::kCPU, torch::kFloat32)
+             .contiguous();
   FlowResult result;
   result.width = p.width;
   result.height = p.height;
@@ -153,7 +161,7 @@ FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
 FlowResult TorchModel::Estimate(const Frame& a, const Frame& b, int iterations) {
   if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
   c10::InferenceMode inference;
-  const Padding padding = PaddingFor(a.height, a.width);
+  const Padding padding = PaddingFor(a.height, a.width, stride_, minSize_);
   std::vector<torch::jit::IValue> inputs{Pad(ToTensor(a), padding), Pad(ToTensor(b), padding),
                                          static_cast<int64_t>(iterations), torch::jit::IValue()};
   return Crop(module_.forward(inputs).toTensor(), padding);
@@ -167,7 +175,7 @@ bool TorchModel::HasRaftEntryPoints() {
 FlowResult TorchModel::StreamStep(uint32_t stream, const Frame& frame, int iterations, const StreamOptions& options) {
   if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
   c10::InferenceMode inference;
-  const Padding padding = PaddingFor(frame.height, frame.width);
+  const Padding padding = PaddingFor(frame.height, frame.width, stride_, minSize_);
   torch::Tensor image = Pad(ToTensor(frame), padding);
   auto found = streams_.find(stream);
   if (found != streams_.end() && (found->second.width != frame.width || found->second.height != frame.height)) {
@@ -184,16 +192,17 @@ FlowResult TorchModel::StreamStep(uint32_t stream, const Frame& frame, int itera
   if (found != streams_.end()) {
     StreamState& previous = found->second;
     if (raft && (reuse || options.warmStart)) {
-      torch::Tensor fmap1 = reuse ? previous.features
-                                  : module_.get_method("encode_features")({previous.image}).toTensor();
+      torch::Tensor fmap1 =
+          reuse ? previous.features : module_.get_method("encode_features")({previous.image}).toTensor();
       torch::Tensor fmap2 = reuse ? features : module_.get_method("encode_features")({image}).toTensor();
       auto context = module_.get_method("encode_context")({previous.image}).toTuple();
       torch::jit::IValue init;
       if (options.warmStart && previous.lowFlow.defined()) {
         init = module_.get_method("forward_project")({previous.lowFlow}).toTensor();
       }
-      auto out = module_.get_method("refine")({fmap1, fmap2, context->elements()[0], context->elements()[1],
-                                               static_cast<int64_t>(iterations), init})
+      auto out = module_
+                     .get_method("refine")({fmap1, fmap2, context->elements()[0], context->elements()[1],
+                                            static_cast<int64_t>(iterations), init})
                      .toTuple();
       previous.lowFlow = out->elements()[1].toTensor();
       result = Crop(out->elements()[0].toTensor(), padding);

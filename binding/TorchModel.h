@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "Frame.h"
+#include "Padding.h"
 
 struct LoadOptions {
   std::string modelPath;
@@ -16,11 +17,17 @@ struct LoadOptions {
   int threads = 1;
 };
 
+// Bounds on what an export may declare about itself: outside them a file is refused, not trusted.
+constexpr int kMaxStride = 64;
+constexpr int kMaxMinSize = 1024;
+constexpr int kMaxIterations = 100;  // the same cap as the API's `iterations` option
+
 struct ModelInfo {
   std::string metadataJson;  // the export's embedded metadata, parsed by TypeScript
   std::string device;        // the resolved device, e.g. "cpu" or "cuda:0"
-  int stride = 8;
+  int stride = 8;            // from the export's typed attributes (flow_stride, flow_min_size, ...)
   int minSize = 64;
+  int defaultIterations = 12;
   std::vector<std::string> weightsLoaded;  // names of the tensors a weights file replaced
   double divFlow = 0;                      // FlowNet's output scale in use (0 for other models)
 };
@@ -45,9 +52,6 @@ class TorchModel {
   void Release();
 
  private:
-  struct Padding {
-    int top = 0, left = 0, height = 0, width = 0, paddedHeight = 0, paddedWidth = 0;
-  };
   struct StreamState {
     torch::Tensor image;     // padded RGB of the previous frame
     torch::Tensor features;  // its feature map (RAFT), when reused
@@ -56,7 +60,6 @@ class TorchModel {
   };
 
   torch::Tensor ToTensor(const Frame& frame) const;
-  Padding PaddingFor(int height, int width) const;
   torch::Tensor Pad(const torch::Tensor& image, const Padding& padding) const;
   FlowResult Crop(torch::Tensor flow, const Padding& padding) const;
   bool HasRaftEntryPoints();
@@ -65,6 +68,7 @@ class TorchModel {
   torch::Device device_{torch::kCPU};
   int stride_ = 8;
   int minSize_ = 64;
+  int defaultIterations_ = 12;
   bool loaded_ = false;
   std::map<uint32_t, StreamState> streams_;
 };

@@ -5,6 +5,7 @@
 
 #include "Device.h"
 #include "FlowModel.h"
+#include "Padding.h"
 
 namespace {
 
@@ -17,9 +18,29 @@ Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The addon's padding for a frame size, so that tests can hold it against the TypeScript and Python definitions.
+Napi::Value PaddingForFrame(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  for (size_t i = 0; i < 4; ++i) {
+    if (!info[i].IsNumber())
+      throw Napi::TypeError::New(env, "paddingFor(height, width, stride, minSize) takes numbers");
+  }
+  const int stride = info[2].As<Napi::Number>().Int32Value();
+  if (stride < 1) throw Napi::RangeError::New(env, "paddingFor: stride must be at least 1");
+  const Padding p = PaddingFor(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), stride,
+                               info[3].As<Napi::Number>().Int32Value());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("top", p.top);
+  out.Set("left", p.left);
+  out.Set("paddedHeight", p.paddedHeight);
+  out.Set("paddedWidth", p.paddedWidth);
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("FlowModel", FlowModel::Init(env));
   exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
+  exports.Set("paddingFor", Napi::Function::New(env, PaddingForFrame, "paddingFor"));
   return exports;
 }
 

@@ -43,7 +43,7 @@ export class FlowError extends Error {
 }
 
 /** The stack of whoever called `fn`, to attach to errors that surface later from the worker thread. */
-export function captureCallerStack(fn: Function): string | undefined {
+export function captureCallerStack(fn: (...args: never[]) => unknown): string | undefined {
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, fn);
   return holder.stack;

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as os from 'os';
-import { native, NativeFlowModel } from './binding';
+import { native, NativeFlowModel, NativeLoadResult } from './binding';
 import { captureCallerStack, FlowError } from './FlowError';
 import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
@@ -54,22 +54,23 @@ const MAX_ITERATIONS = 100;
 /** Below this the 1/8-resolution networks have no pixel of their own to describe. */
 export const MIN_FRAME_SIDE = 8;
 
-function parseMetadata(json: string, file: string): ModelInfo {
+/** The export's description (its JSON metadata), with the properties the addon read and checked from it. */
+function modelInfo(loaded: NativeLoadResult, file: string): ModelInfo {
+  const json = loaded.metadata;
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(json) as Record<string, unknown>;
   } catch {
     throw new FlowError('ERR_MODEL_LOAD', `model file '${file}' has unreadable metadata`);
   }
-  const num = (key: string, fallback: number) => (typeof raw[key] === 'number' ? raw[key] as number : fallback);
   const str = (key: string, fallback: string) => (typeof raw[key] === 'string' ? raw[key] as string : fallback);
   return {
     name: str('name', 'unnamed'),
     arch: str('arch', 'unknown'),
     family: str('family', 'unknown'),
-    stride: num('stride', 8),
-    minSize: num('min_size', 64),
-    defaultIterations: num('default_iterations', 12),
+    stride: loaded.stride,
+    minSize: loaded.minSize,
+    defaultIterations: loaded.defaultIterations,
     acceptsFlowInit: raw.accepts_flow_init === true,
     trainedOn: str('trained_on', 'unknown'),
     weightsSource: str('weights_source', 'unknown'),
@@ -112,7 +113,7 @@ export class FlowEstimator {
     const nativeModel = new (native().FlowModel)(queueLimit);
     try {
       const loaded = await nativeModel.load(model, weights, device, threads);
-      const info = parseMetadata(loaded.metadata, model);
+      const info = modelInfo(loaded, model);
       if (loaded.divFlow !== undefined) info.divFlow = loaded.divFlow;
       return new FlowEstimator(nativeModel, info, loaded.device, loaded.weightsLoaded);
     } catch (error) {

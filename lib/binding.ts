@@ -1,13 +1,16 @@
 // The addon's native surface, declared once. Nothing else in lib/ touches an untyped native object.
+import * as fs from 'fs';
 import * as path from 'path';
 import { FlowError } from './FlowError';
 import type { NativeFrame } from './Frame';
+import type { Padding } from './padding';
 
 export interface NativeLoadResult {
   metadata: string;
   device: string;
   stride: number;
   minSize: number;
+  defaultIterations: number;
   weightsLoaded: string[];
   /** FlowNet's output scale in use, when the model has one. */
   divFlow?: number;
@@ -48,22 +51,42 @@ export interface NativeCapabilities {
 interface NativeAddon {
   FlowModel: new (queueLimit: number) => NativeFlowModel;
   capabilities(): NativeCapabilities;
+  paddingFor(height: number, width: number, stride: number, minSize: number): Padding;
 }
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 
+/** Set to the path of an `optical_flow.node` to load that build instead of the package's own. */
+export const BINDING_PATH_VARIABLE = 'OPTICAL_FLOW_BINDING';
+/** Where `npm install` (cmake-js) puts the addon, in the order the loader tries them. */
+const BUILD_LOCATIONS = [['build', 'Release'], ['build', 'Debug']].map((dirs) => path.join(PACKAGE_ROOT, ...dirs, 'optical_flow.node'));
+
 let addon: NativeAddon | undefined;
 
-export function native(): NativeAddon {
-  if (!addon) {
-    const file = path.join(PACKAGE_ROOT, 'build', 'Release', 'optical_flow.node');
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      addon = require(file) as NativeAddon;
-    } catch (error) {
-      throw new FlowError('ERR_NATIVE_MISSING',
-        `the native addon could not be loaded from ${file} (${(error as Error).message}); run \`npm run setup\``);
-    }
+function loadFrom(file: string): NativeAddon {
+  try {
+    return require(file) as NativeAddon;
+  } catch (error) {
+    throw new FlowError('ERR_NATIVE_MISSING', `the native addon at ${file} could not be loaded: ${(error as Error).message}`);
   }
+}
+
+/** The addon: from $OPTICAL_FLOW_BINDING when set, else from the first build folder that holds it. */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const override = process.env[BINDING_PATH_VARIABLE];
+  if (override) {
+    if (!fs.existsSync(override)) {
+      throw new FlowError('ERR_NATIVE_MISSING', `${BINDING_PATH_VARIABLE} points to ${override}, which does not exist`);
+    }
+    addon = loadFrom(path.resolve(override));
+    return addon;
+  }
+  const found = BUILD_LOCATIONS.find((file) => fs.existsSync(file));
+  if (!found) {
+    throw new FlowError('ERR_NATIVE_MISSING', `the native addon is not built (looked for ${BUILD_LOCATIONS.join(', ')}): ` +
+      `run \`npm install\` (or \`npm run setup\` in a clone), or set ${BINDING_PATH_VARIABLE} to a built optical_flow.node`);
+  }
+  addon = loadFrom(found);
   return addon;
 }

@@ -1,18 +1,42 @@
+// Architectures by name. Their properties are defined once, in python/flowlib/models.py, which writes
+// models/architectures.json; each export also carries them itself. Nothing here restates them.
 import * as fs from 'fs';
 import * as path from 'path';
 import { PACKAGE_ROOT } from './binding';
 import { FlowError } from './FlowError';
 import { closest } from './validate';
 
-/** Models bundled in the package's models/ folder, by name. */
-export const BUNDLED_MODELS = ['raft-small', 'raft', 'flownets', 'flownetc'] as const;
-export type BundledModel = typeof BUNDLED_MODELS[number];
+/** What models/architectures.json says of one architecture. */
+export interface ArchitectureProperties {
+  bundled: boolean;
+  family: string;
+  stride: number;
+  min_size: number;
+  default_iterations: number;
+  accepts_flow_init: boolean;
+  upsampling: string;
+}
 
 export const MODELS_DIR = path.join(PACKAGE_ROOT, 'models');
+const REGISTRY_FILE = path.join(MODELS_DIR, 'architectures.json');
+
+let registry: Record<string, ArchitectureProperties> | undefined;
+
+/** Every architecture the project defines, by name. */
+export function architectures(): Readonly<Record<string, ArchitectureProperties>> {
+  registry ??= JSON.parse(fs.readFileSync(REGISTRY_FILE, 'utf8')) as Record<string, ArchitectureProperties>;
+  return registry;
+}
+
+/** Names that load without a path: the architectures exported into models/ under their own name. */
+export function bundledModels(): string[] {
+  return Object.entries(architectures()).filter(([, properties]) => properties.bundled).map(([name]) => name);
+}
 
 /** A bundled model's name, or a path to a TorchScript export; returns the file to load. */
 export function resolveModel(model: string): string {
-  if ((BUNDLED_MODELS as readonly string[]).includes(model)) {
+  const bundled = bundledModels();
+  if (bundled.includes(model)) {
     const file = path.join(MODELS_DIR, `${model}.pt`);
     if (!fs.existsSync(file)) {
       throw new FlowError('ERR_MODEL_LOAD', `bundled model '${model}' is not exported yet (${file} is missing); run \`npm run setup\``);
@@ -25,7 +49,7 @@ export function resolveModel(model: string): string {
     if (!fs.statSync(model).isFile()) throw new FlowError('ERR_MODEL_LOAD', `model path '${model}' is not a file`);
     return path.resolve(model);
   }
-  const guess = closest(model, BUNDLED_MODELS);
+  const guess = closest(model, bundled);
   throw new FlowError('ERR_MODEL_LOAD', `unknown model '${model}'` +
-    (guess ? `; did you mean '${guess}'?` : `; bundled models are ${BUNDLED_MODELS.join(', ')}, or give a path to a .pt export`));
+    (guess ? `; did you mean '${guess}'?` : `; bundled models are ${bundled.join(', ')}, or give a path to a .pt export`));
 }

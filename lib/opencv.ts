@@ -48,40 +48,14 @@ export function opencv(): OpenCV {
   if (!cv) {
     try {
       // opencv-build logs its configuration at require time; keep the caller's output clean.
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
       require('@u4/opencv-build').Log.silence = true;
     } catch { /* an older layout: the lines are only noise */ }
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
       cv = require('@u4/opencv4nodejs') as OpenCV;
     } catch (error) {
-      throw new FlowError('ERR_NATIVE_MISSING', `@u4/opencv4nodejs is not available (${(error as Error).message}); run \`npm run setup\``);
+      throw new FlowError('ERR_NATIVE_MISSING', 'video needs @u4/opencv4nodejs, an optional peer dependency of this package: ' +
+        `install it with \`npm install @u4/opencv4nodejs\` (${(error as Error).message.split('\n')[0]})`);
     }
   }
   return cv;
-}
-
-/** An opencv4nodejs Mat from an RGB image (OpenCV stores BGR). */
-export function matFromRgb(image: { data: Uint8Array; width: number; height: number }): MatInstance {
-  const bgr = Buffer.alloc(image.width * image.height * 3);
-  for (let i = 0; i < image.width * image.height; i++) {
-    bgr[3 * i] = image.data[3 * i + 2];
-    bgr[3 * i + 1] = image.data[3 * i + 1];
-    bgr[3 * i + 2] = image.data[3 * i];
-  }
-  const cvm = opencv();
-  return new cvm.Mat(bgr, image.height, image.width, cvm.CV_8UC3);
-}
-
-/** RGB pixels of a BGR (or gray) 8-bit Mat. */
-export function rgbFromMat(mat: MatInstance): { data: Uint8Array; width: number; height: number; channels: 3; format: 'rgb' } {
-  const src = mat.getData();
-  const n = mat.rows * mat.cols;
-  const data = new Uint8Array(n * 3);
-  const c = mat.channels;
-  for (let i = 0; i < n; i++) {
-    if (c === 1) data.fill(src[i], 3 * i, 3 * i + 3);
-    else { data[3 * i] = src[c * i + 2]; data[3 * i + 1] = src[c * i + 1]; data[3 * i + 2] = src[c * i]; }
-  }
-  return { data, width: mat.cols, height: mat.rows, channels: 3, format: 'rgb' };
 }

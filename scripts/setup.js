@@ -2,6 +2,7 @@
 // Brings up whatever is missing, in order, and does nothing when all is in place:
 // Debian packages (installed when run as root; otherwise the command is printed), npm dependencies, the native
 // addon, the TypeScript build and the model exports. Each step is skipped when a hash of its inputs is unchanged.
+// Debian's paths live here, not in package.json: the package itself builds against whatever the machine has.
 // Plain JavaScript with no dependencies: it runs before `npm install` has.
 'use strict';
 
@@ -16,6 +17,8 @@ const PYTHON = '/usr/bin/python3';
 const APT_PACKAGES = [
   'libtorch-dev', 'python3-torch', 'python3-torchvision', 'libopenblas0-pthread', 'cmake', 'g++', 'ninja-build',
   'libopencv-dev', 'python3-opencv',
+  // The linters `npm test` runs besides ESLint.
+  'clang-format', 'flake8',
 ];
 // `--training` (npm run train): photographs the generator uses as textures, and matplotlib for the curve.
 const TRAINING_PACKAGES = ['opencv-doc', 'python3-skimage', 'python3-matplotlib'];
@@ -28,14 +31,10 @@ const OPENCV_ENV = {
   npm_config_nodedir: process.env.npm_config_nodedir || '/usr',
   JOBS: 'max',
 };
-// `trained` exports are versioned (models/README.md says how they were made) and never regenerated; the others
-// are random-weight exports made here so that every architecture loads by name.
-const BUNDLED = [
-  { arch: 'raft-small', file: 'raft-small.pt', trained: true },
-  { arch: 'raft', file: 'raft.pt' },
-  { arch: 'flownets', file: 'flownets.pt' },
-  { arch: 'flownetc', file: 'flownetc.pt' },
-];
+// Which architectures are exported into models/ by name comes from the registry the Python package writes.
+const REGISTRY = path.join(ROOT, 'models', 'architectures.json');
+// The trained export is versioned (models/README.md says how it was made) and never regenerated here.
+const TRAINED = new Set(['raft-small']);
 const quiet = process.argv.includes('--quiet');
 const training = process.argv.includes('--training');
 
@@ -117,10 +116,10 @@ function main() {
 
   // Only what npm installs from: editing scripts or metadata in package.json does not reinstall.
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  const installed = JSON.stringify(['dependencies', 'devDependencies', 'optionalDependencies', 'opencv4nodejs']
+  const installed = JSON.stringify(['dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies']
     .map((key) => manifest[key] || null));
   const npmInputs = hashOf(['package-lock.json'], `${process.version}|${installed}`);
-  step('npm', npmInputs, ['node_modules/cmake-js', 'node_modules/typescript', 'node_modules/mocha',
+  step('npm', npmInputs, ['node_modules/cmake-js', 'node_modules/typescript', 'node_modules/mocha', 'node_modules/eslint',
     'node_modules/@u4/opencv4nodejs/build/Release/opencv4nodejs.node'], () => {
     const lock = fs.existsSync(path.join(ROOT, 'package-lock.json'));
     log('npm dependencies (the first build of @u4/opencv4nodejs takes about 4 minutes)');
@@ -136,20 +135,22 @@ function main() {
   });
 
   const tsInputs = hashOf(['tsconfig.json', ...filesUnder('lib', (f) => f.endsWith('.ts')),
-    ...filesUnder('test', (f) => f.endsWith('.ts')), ...filesUnder('scripts', (f) => f.endsWith('.ts'))]);
+    ...filesUnder('test', (f) => f.endsWith('.ts'))]);
   step('typescript', tsInputs, ['dist/lib/index.js'], () => {
     fs.rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
     run(process.execPath, [path.join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
   });
 
-  const modelInputs = hashOf(['scripts/export.py', ...filesUnder('scripts/flowlib', (f) => f.endsWith('.py'))],
+  const modelInputs = hashOf([...filesUnder(path.join('python', 'flowlib'), (f) => f.endsWith('.py')), 'models/architectures.json'],
     execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }));
-  step('models', modelInputs, BUNDLED.map((m) => `models/${m.file}`), () => {
-    for (const model of BUNDLED) {
-      if (model.trained && fs.existsSync(path.join(ROOT, 'models', model.file))) continue;
-      if (model.trained) log(`models/${model.file} (trained, versioned) is missing: exporting random weights in its place`);
-      run(PYTHON, ['scripts/export.py', '--arch', model.arch, '--out', `models/${model.file}`, '--name', model.arch],
-        { stdio: ['ignore', 'ignore', 'inherit'] });
+  const bundled = Object.entries(JSON.parse(fs.readFileSync(REGISTRY, 'utf8')))
+    .filter(([, properties]) => properties.bundled).map(([arch]) => arch);
+  step('models', modelInputs, bundled.map((arch) => `models/${arch}.pt`), () => {
+    for (const arch of bundled) {
+      const file = path.join('models', `${arch}.pt`);
+      if (TRAINED.has(arch) && fs.existsSync(path.join(ROOT, file))) continue;
+      if (TRAINED.has(arch)) log(`${file} (trained, versioned) is missing: exporting random weights in its place`);
+      run(path.join(ROOT, 'scripts', 'export'), ['--arch', arch, '--out', file, '--name', arch], { stdio: ['ignore', 'ignore', 'inherit'] });
     }
   });
 }

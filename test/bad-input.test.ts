@@ -2,9 +2,9 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FlowError, FlowEstimator, ImageLike } from '../lib';
-import { checkpoint, exportModel, python, syntheticPair, THREADS, tmpDir } from './helpers';
+import { checkpoint, exportModel, syntheticPair, THREADS, tmpDir } from './helpers';
 
-type Expected = { type: Function; code: string; message: RegExp };
+type Expected = { type: abstract new (...args: never[]) => Error; code: string; message: RegExp };
 
 async function expectError(action: () => Promise<unknown>, expected: Expected) {
   await assert.rejects(action, (error: Error & { code?: string }) => {
@@ -150,6 +150,7 @@ describe('bad input: every entry point answers with a typed error and the proces
         '    def __init__(self):',
         '        super().__init__()',
         '        self.flow_metadata = \'{"stride": 8, "min_size": 8, "default_iterations": 1}\'',
+        '        self.flow_stride, self.flow_min_size, self.flow_default_iterations = 8, 8, 1',
         '    def forward(self, a: torch.Tensor, b: torch.Tensor, iterations: int, flow_init: Optional[torch.Tensor]) -> torch.Tensor:',
         `        ${body}`,
         `torch.jit.script(Broken()).save(${JSON.stringify(file)})`,

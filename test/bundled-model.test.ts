@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as path from 'path';
 import { FlowEstimator, FlowField, flowMetrics, readFlo } from '../lib';
 import { opencv } from '../lib/opencv';
-import { makeDemoClip } from '../scripts/demoClip';
+import { makeDemoClip } from '../lib/cli/demoClip';
 import { hasSharedData, readPpm, SHARED_DATA, THREADS } from './helpers';
 
 // The default model must really estimate motion: a broken or random-weight export still loads and runs, and only

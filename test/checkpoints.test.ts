@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FlowError, FlowEstimator } from '../lib';
-import { checkpoint, exportModel, maxAbsDiff, python, syntheticPair, THREADS, tmpDir } from './helpers';
+import { checkpoint, exportModel, maxAbsDiff, oracle, syntheticPair, THREADS, tmpDir } from './helpers';
 
 async function flowOf(options: { model: string; weights?: string }) {
   const estimator = await FlowEstimator.load({ ...options, device: 'cpu', threads: THREADS });
@@ -35,7 +35,7 @@ for (const arch of ['raft-small', 'raft']) {
     });
 
     it('is made in the exact layout: an OrderedDict whose every key carries the module. prefix', () => {
-      const { container, keys } = JSON.parse(python('reference.py', ['keys', '--file', authors]));
+      const { container, keys } = JSON.parse(oracle(['keys', '--file', authors]));
       assert.equal(container, 'OrderedDict');
       assert.ok(keys.length > 100);
       assert.ok(keys.every((k: string) => k.startsWith('module.')), 'a key lacks the module. prefix');

@@ -25,9 +25,24 @@ export function tmpDir(): string {
   return scratch;
 }
 
-export function python(script: string, args: string[]): string {
-  const result = spawnSync(PYTHON, [path.join(ROOT, 'scripts', script), ...args], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${script} ${args.join(' ')} failed:\n${result.stderr}`);
+/** Runs a module of the project's Python package (python/flowlib), e.g. 'export'. */
+export function flowlib(module: string, args: string[]): string {
+  return run([PYTHON, '-m', `flowlib.${module}`, ...args], `flowlib.${module}`);
+}
+
+/** Runs the PyTorch oracle the parity tests compare against (test/oracle/reference.py). */
+export function oracle(args: string[]): string {
+  return run([PYTHON, path.join(ROOT, 'test', 'oracle', 'reference.py'), ...args], 'reference.py');
+}
+
+/** Runs a short Python program with the project's package importable; returns what it printed. */
+export function pythonWithFlowlib(program: string): string {
+  return run([PYTHON, '-c', program], 'python -c');
+}
+
+function run([command, ...args]: string[], name: string): string {
+  const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') } });
+  if (result.status !== 0) throw new Error(`${name} ${args.join(' ')} failed:\n${result.stderr}`);
   return result.stdout;
 }
 
@@ -40,14 +55,14 @@ export function exportModel(arch: string, options: { seed?: number; weights?: st
   const out = path.join(tmpDir(), `${arch}-seed${options.seed ?? 0}${options.tag ? `-${options.tag}` : ''}.pt`);
   const args = ['--arch', arch, '--out', out, '--seed', String(options.seed ?? 0)];
   if (options.weights) args.push('--weights', options.weights);
-  python('export.py', args);
+  flowlib('export', args);
   exported.set(key, out);
   return out;
 }
 
 export function checkpoint(arch: string, name: string, args: string[]): string {
   const out = path.join(tmpDir(), name);
-  python('reference.py', ['checkpoint', '--arch', arch, '--out', out, ...args]);
+  oracle(['checkpoint', '--arch', arch, '--out', out, ...args]);
   return out;
 }
 
@@ -75,14 +90,14 @@ export function writeRaw(image: ImageLike, name: string): string {
   return file;
 }
 
-/** Flow from PyTorch for the same frames, through scripts/reference.py. */
+/** Flow from PyTorch for the same frames, through the oracle (test/oracle/reference.py). */
 export function referenceFlow(model: string, a: ImageLike, b: ImageLike,
   options: { impl?: 'eager' | 'export' | 'torchvision'; iterations?: number; seed?: number } = {}): Float32Array {
   const tag = `${path.basename(model)}-${a.width}x${a.height}-${Math.random().toString(36).slice(2)}`;
   const fa = writeRaw(a, `${tag}-a.rgb`);
   const fb = writeRaw(b, `${tag}-b.rgb`);
   const out = path.join(tmpDir(), `${tag}.flow`);
-  python('reference.py', ['flow', '--model', model, '--frames', fa, fb, '--size', String(a.width), String(a.height),
+  oracle(['flow', '--model', model, '--frames', fa, fb, '--size', String(a.width), String(a.height),
     '--impl', options.impl ?? 'eager', '--threads', String(THREADS), '--iterations', String(options.iterations ?? 0),
     '--seed', String(options.seed ?? 0), '--out', out]);
   const bytes = fs.readFileSync(out);

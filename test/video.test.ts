@@ -69,7 +69,7 @@ describe('video sessions over OpenCV captures', function () {
 
 describe('the demo and the CLI', function () {
   this.timeout(300_000);
-  const cli = path.join(ROOT, 'dist', 'scripts', 'cli.js');
+  const cli = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
   const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: ROOT });
 
   it('runs the demo headless on its own clip and writes a flow video and pictures', () => {
@@ -108,11 +108,29 @@ describe('the demo and the CLI', function () {
     assert.match(result.stdout, /sintel .* 1 pairs +EPE [0-9.]+ px +Fl-all [0-9.]+%/);
   });
 
-  it('explains bad usage', () => {
-    const result = run(['estimate', 'only-one.png']);
-    assert.equal(result.status, 1);
-    assert.match(result.stderr, /estimate needs two images/);
-    assert.match(run(['demo', '--frobnicate', '1']).stderr, /unknown option --frobnicate/);
+  it('explains bad usage with exit code 2, and lists every option in its help', () => {
+    const one = run(['estimate', 'only-one.png']);
+    assert.equal(one.status, 2);
+    assert.match(one.stderr, /estimate needs exactly two images/);
+    const unknown = run(['demo', '--frobnicate', '1']);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /demo: Unknown option '--frobnicate'/);
     assert.equal(run(['nonsense']).status, 2);
+    const help = run(['help']).stdout;
+    for (const option of ['--normalize video|frame', '--json FILE', '--repeat N', '--max-frames N', '--window', '--device']) {
+      assert.ok(help.includes(option), `help lacks ${option}:\n${help}`);
+    }
+  });
+
+  it('checks --out before the inference, and says why an image cannot be read', () => {
+    const image = path.join(tmpDir(), 'not-an-image.png');
+    fs.writeFileSync(image, 'text, not pixels');
+    const missingFolder = run(['estimate', image, image, '--out', path.join(tmpDir(), 'no-such-folder', 'flow')]);
+    assert.equal(missingFolder.status, 2);
+    assert.match(missingFolder.stderr, /--out: folder '.*no-such-folder' does not exist/);
+    const undecodable = run(['estimate', image, image, '--out', path.join(tmpDir(), 'flow')]);
+    assert.equal(undecodable.status, 1);
+    assert.match(undecodable.stderr, /image '.*not-an-image\.png' could not be (decoded|read)/);
+    assert.doesNotMatch(undecodable.stderr, /undefined/);
   });
 });

@@ -1,0 +1,73 @@
+// The CLI's commands and options, declared once: util.parseArgs reads them and the usage text is made from them.
+import { parseArgs } from 'util';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  /** The value's placeholder in the usage text (string options). */
+  value?: string;
+  help: string;
+}
+
+export type ParsedValues = Record<string, string | boolean | undefined>;
+
+export interface CommandSpec {
+  name: string;
+  /** Positional arguments, as the usage shows them. */
+  synopsis: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  run(values: ParsedValues, positionals: string[]): Promise<void>;
+}
+
+/** Options every command takes. */
+export const COMMON_OPTIONS: Record<string, OptionSpec> = {
+  device: { type: 'string', value: 'auto|cpu|cuda|cuda:N', help: 'where the model runs (default auto)' },
+  threads: { type: 'string', value: 'N', help: 'intra-op threads (default: the number of CPUs)' },
+};
+
+export function usage(commands: readonly CommandSpec[]): string {
+  const lines = ['Usage: optical-flow <command> [options]', '', 'Commands:'];
+  const describe = (name: string, spec: OptionSpec) => `--${name}${spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : ''}`;
+  for (const command of commands) {
+    lines.push(`  ${command.name}${command.synopsis ? ` ${command.synopsis}` : ''}`, `      ${command.summary}`);
+    for (const [name, spec] of Object.entries(command.options)) lines.push(`      ${describe(name, spec).padEnd(30)} ${spec.help}`);
+    lines.push('');
+  }
+  lines.push('Every command also takes:');
+  for (const [name, spec] of Object.entries(COMMON_OPTIONS)) lines.push(`      ${describe(name, spec).padEnd(30)} ${spec.help}`);
+  return lines.join('\n');
+}
+
+/** A mistake on the command line: printed with the usage hint, exit code 2. */
+export class UsageError extends Error {}
+
+export function parseCommand(command: CommandSpec, argv: string[]): { values: ParsedValues; positionals: string[] } {
+  const options = { ...command.options, ...COMMON_OPTIONS };
+  try {
+    const parsed = parseArgs({
+      args: argv, allowPositionals: true, strict: true,
+      options: Object.fromEntries(Object.entries(options).map(([name, spec]) => [name, { type: spec.type }])),
+    });
+    return { values: parsed.values as ParsedValues, positionals: parsed.positionals };
+  } catch (error) {
+    throw new UsageError(`${command.name}: ${(error as Error).message}`);
+  }
+}
+
+export function stringOption(values: ParsedValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function integerOption(values: ParsedValues, name: string): number | undefined {
+  const value = stringOption(values, name);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got '${value}'`);
+  return n;
+}
+
+/** The options FlowEstimator.load takes from the command line. */
+export function loadOptions(values: ParsedValues, model: string) {
+  return { model, device: (stringOption(values, 'device') ?? 'auto') as 'auto', threads: integerOption(values, 'threads') };
+}

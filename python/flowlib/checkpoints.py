@@ -1,0 +1,111 @@
+"""Reading the weight files people actually have, and mapping them onto this project's model definitions.
+
+- The authors' RAFT checkpoints are `torch.nn.DataParallel` state dicts: every key starts with `module.`.
+- torchvision's RAFT state dicts use other module names; `torchvision_raft_to_authors` renames them.
+- Plain state dicts (already in the authors' names) load as they are.
+- FlowNetPytorch's `.pth.tar` files are dicts holding `state_dict`, `arch` and `div_flow`.
+"""
+import re
+from collections import OrderedDict
+from typing import Dict, Mapping, Optional
+
+from torch import Tensor, nn
+
+DATA_PARALLEL_PREFIX = "module."
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def flow_scale(checkpoint) -> Optional[float]:
+    """FlowNet checkpoints store the factor between network output and pixels as `div_flow`."""
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("div_flow"), (int, float)):
+        return float(checkpoint["div_flow"])
+    return None
+
+
+def strip_data_parallel(state: Mapping[str, Tensor]) -> "OrderedDict[str, Tensor]":
+    """Removes the `module.` prefix that torch.nn.DataParallel adds to every key."""
+    return OrderedDict((k[len(DATA_PARALLEL_PREFIX):] if k.startswith(DATA_PARALLEL_PREFIX) else k, v)
+                       for k, v in state.items())
+
+
+def unwrap(checkpoint) -> Mapping[str, Tensor]:
+    """The state dict inside a checkpoint file's object (a bare state dict, or a dict holding one)."""
+    if isinstance(checkpoint, Mapping):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if key in checkpoint and isinstance(checkpoint[key], Mapping):
+                return checkpoint[key]
+        if all(isinstance(v, Tensor) for v in checkpoint.values()):
+            return checkpoint
+    raise CheckpointError(f"expected a state dict (a mapping of names to tensors), got {type(checkpoint).__name__}")
+
+
+_TORCHVISION_RULES = [
+    (r"^feature_encoder\.", "fnet."),
+    (r"^context_encoder\.", "cnet."),
+    (r"^(fnet|cnet)\.convnormrelu\.0\.", r"\1.conv1."),
+    (r"^(fnet|cnet)\.convnormrelu\.1\.", r"\1.norm1."),
+    (r"^(fnet|cnet)\.conv\.", r"\1.conv2."),
+    (r"\.convnormrelu(\d)\.0\.", r".conv\1."),
+    (r"\.convnormrelu(\d)\.1\.", r".norm\1."),
+    (r"^update_block\.motion_encoder\.", "update_block.encoder."),
+    (r"\.convcorr(\d)\.0\.", r".convc\1."),
+    (r"\.convflow(\d)\.0\.", r".convf\1."),
+    (r"^update_block\.encoder\.conv\.0\.", "update_block.encoder.conv."),
+    (r"^mask_predictor\.convrelu\.0\.", "update_block.mask.0."),
+    (r"^mask_predictor\.conv\.", "update_block.mask.2."),
+]
+
+
+def torchvision_raft_to_authors(state: Mapping[str, Tensor], *, small: bool) -> "OrderedDict[str, Tensor]":
+    """Renames a torchvision `raft_large` / `raft_small` state dict to the authors' parameter names."""
+    out: "OrderedDict[str, Tensor]" = OrderedDict()
+    for key, value in state.items():
+        name = key
+        for pattern, repl in _TORCHVISION_RULES:
+            name = re.sub(pattern, repl, name)
+        gru = re.match(r"^update_block\.recurrent_block\.convgru(\d)\.conv([zrq])\.(.*)$", name)
+        if gru:
+            suffix = "" if small else gru.group(1)
+            name = f"update_block.gru.conv{gru.group(2)}{suffix}.{gru.group(3)}"
+        out[name] = value
+        # The authors' blocks register the projection's norm twice (as normN and inside `downsample`).
+        shortcut = re.match(r"^(.*\.layer\d\.\d)\.downsample\.1\.(.*)$", name)
+        if shortcut:
+            alias = "norm4" if small else "norm3"
+            out[f"{shortcut.group(1)}.{alias}.{shortcut.group(2)}"] = value
+    return out
+
+
+def load_into(model: nn.Module, state: Mapping[str, Tensor]) -> None:
+    """Loads `state` into `model`, naming every missing, unexpected or mis-shaped key."""
+    state = strip_data_parallel(state)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} (file {tuple(state[k].shape)}, model {tuple(v.shape)})"
+             for k, v in expected.items() if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {', '.join(unexpected)}")
+    if wrong:
+        problems.append(f"mis-shaped keys: {', '.join(wrong)}")
+    if problems:
+        raise CheckpointError("; ".join(problems))
+    model.load_state_dict(state, strict=True)
+
+
+def state_from(checkpoint, *, source: str = "auto", small: bool = False) -> Dict[str, Tensor]:
+    """The state dict of a loaded weight file of the authors (`module.` keys), torchvision, or a plain one."""
+    state = unwrap(checkpoint)
+    if source == "auto":
+        source = "torchvision" if any(k.startswith("feature_encoder.") for k in state) else "authors"
+    if source == "torchvision":
+        return torchvision_raft_to_authors(state, small=small)
+    if source == "authors":
+        return strip_data_parallel(state)
+    raise CheckpointError(f"source must be 'auto', 'authors' or 'torchvision', got {source!r}")

@@ -1,0 +1,432 @@
+"""RAFT and RAFT-S (Teed & Deng, "RAFT: Recurrent All-Pairs Field Transforms for Optical Flow", ECCV 2020).
+
+Module and parameter names follow the authors' release (princeton-vl/RAFT, core/), so their checkpoints
+(`raft-things.pth`, `raft-small.pth`, ...) load after stripping the `module.` prefix that
+`torch.nn.DataParallel` added. The code is scriptable: the exported TorchScript file exposes the encoders and
+the iterative refinement separately, so that a video session can encode every frame once.
+
+Callers pass RGB images in 0..255 as float NCHW tensors whose sides are multiples of 8; normalisation to
+[-1, 1] happens here (Section 4 of the paper trains on that range).
+"""
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _norm(norm_fn: str, channels: int) -> nn.Module:
+    if norm_fn == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm_fn == "instance":
+        return nn.InstanceNorm2d(channels)
+    if norm_fn == "none":
+        return nn.Sequential()
+    raise ValueError(f"norm_fn must be 'batch', 'instance' or 'none', got {norm_fn!r}")
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with a skip connection (feature encoder of RAFT, Section 3.1)."""
+
+    def __init__(self, in_planes: int, planes: int, *, norm_fn: str, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, padding=1, stride=stride)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.norm1 = _norm(norm_fn, planes)
+        self.norm2 = _norm(norm_fn, planes)
+        self.downsample: Optional[nn.Module] = None
+        if stride != 1:
+            # The authors register norm3 both as an attribute and inside `downsample`; both names appear in
+            # their checkpoints (batch norm only), so keep both.
+            self.norm3 = _norm(norm_fn, planes)
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride), self.norm3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.relu(self.norm1(self.conv1(x)))
+        y = self.relu(self.norm2(self.conv2(y)))
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return self.relu(x + y)
+
+
+class BottleneckBlock(nn.Module):
+    """1x1 - 3x3 - 1x1 block with a skip connection (the small model's encoders)."""
+
+    def __init__(self, in_planes: int, planes: int, *, norm_fn: str, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes // 4, kernel_size=1, padding=0)
+        self.conv2 = nn.Conv2d(planes // 4, planes // 4, kernel_size=3, padding=1, stride=stride)
+        self.conv3 = nn.Conv2d(planes // 4, planes, kernel_size=1, padding=0)
+        self.relu = nn.ReLU(inplace=True)
+        self.norm1 = _norm(norm_fn, planes // 4)
+        self.norm2 = _norm(norm_fn, planes // 4)
+        self.norm3 = _norm(norm_fn, planes)
+        self.downsample: Optional[nn.Module] = None
+        if stride != 1:
+            self.norm4 = _norm(norm_fn, planes)
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride), self.norm4)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.relu(self.norm1(self.conv1(x)))
+        y = self.relu(self.norm2(self.conv2(y)))
+        y = self.relu(self.norm3(self.conv3(y)))
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return self.relu(x + y)
+
+
+class Encoder(nn.Module):
+    """Feature or context encoder (Section 3.1): a 7x7 stride-2 convolution, three stages of two blocks
+    (the second and third halve the resolution) and a 1x1 projection, giving 1/8 resolution."""
+
+    def __init__(self, *, block, widths: Tuple[int, int, int, int], output_dim: int, norm_fn: str, dropout: float):
+        super().__init__()
+        stem, w1, w2, w3 = widths
+        self.norm1 = _norm(norm_fn, stem)
+        self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.layer1 = _stage(block, stem, w1, norm_fn=norm_fn, stride=1)
+        self.layer2 = _stage(block, w1, w2, norm_fn=norm_fn, stride=2)
+        self.layer3 = _stage(block, w2, w3, norm_fn=norm_fn, stride=2)
+        self.conv2 = nn.Conv2d(w3, output_dim, kernel_size=1)
+        self.dropout = nn.Dropout2d(p=dropout) if dropout > 0 else nn.Identity()
+        _init_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu1(self.norm1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.dropout(self.conv2(x))
+
+
+def BasicEncoder(*, output_dim: int, norm_fn: str, dropout: float = 0.0) -> Encoder:
+    """RAFT's encoder: residual blocks of 64, 96 and 128 channels."""
+    return Encoder(block=ResidualBlock, widths=(64, 64, 96, 128), output_dim=output_dim, norm_fn=norm_fn,
+                   dropout=dropout)
+
+
+def SmallEncoder(*, output_dim: int, norm_fn: str, dropout: float = 0.0) -> Encoder:
+    """RAFT-S's encoder: bottleneck blocks of 32, 64 and 96 channels."""
+    return Encoder(block=BottleneckBlock, widths=(32, 32, 64, 96), output_dim=output_dim, norm_fn=norm_fn,
+                   dropout=dropout)
+
+
+def _stage(block, in_planes: int, planes: int, *, norm_fn: str, stride: int) -> nn.Sequential:
+    return nn.Sequential(block(in_planes, planes, norm_fn=norm_fn, stride=stride),
+                         block(planes, planes, norm_fn=norm_fn, stride=1))
+
+
+def _init_weights(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm)):
+            if m.weight is not None:
+                nn.init.constant_(m.weight, 1)
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0)
+
+
+class CorrBlock(nn.Module):
+    """All-pairs correlation volume, pooled into a pyramid and looked up around the current estimate (Section 3.2).
+
+    The volume is the dot product of every pair of 1/8-resolution feature vectors divided by sqrt(channels);
+    its last two dimensions are average-pooled `num_levels - 1` times. A lookup samples a (2r+1)^2 window at
+    every level. The window's channel order matches the authors' (x offset major), which trained weights rely on.
+    """
+
+    def __init__(self, *, num_levels: int, radius: int):
+        super().__init__()
+        if num_levels < 1 or radius < 1:
+            raise ValueError(f"num_levels and radius must be positive, got {num_levels} and {radius}")
+        self.num_levels = num_levels
+        self.radius = radius
+
+    def build_pyramid(self, fmap1: Tensor, fmap2: Tensor) -> List[Tensor]:
+        batch, dim, ht, wd = fmap1.shape
+        corr = torch.matmul(fmap1.reshape(batch, dim, ht * wd).transpose(1, 2), fmap2.reshape(batch, dim, ht * wd))
+        corr = corr.reshape(batch * ht * wd, 1, ht, wd) / (float(dim) ** 0.5)
+        pyramid = [corr]
+        for _ in range(self.num_levels - 1):
+            corr = F.avg_pool2d(corr, kernel_size=2, stride=2)
+            pyramid.append(corr)
+        return pyramid
+
+    def lookup(self, pyramid: List[Tensor], coords: Tensor) -> Tensor:
+        r = self.radius
+        batch, _, h1, w1 = coords.shape
+        offsets = torch.linspace(-r, r, 2 * r + 1, device=coords.device, dtype=coords.dtype)
+        # (first, second) = (x offset, y offset) with the first varying slowest, as in the authors' code.
+        delta = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), dim=-1).view(1, 2 * r + 1, 2 * r + 1, 2)
+        centroid = coords.permute(0, 2, 3, 1).reshape(batch * h1 * w1, 1, 1, 2)
+        out: List[Tensor] = []
+        for level, corr in enumerate(pyramid):
+            xy = centroid / float(2 ** level) + delta
+            ht, wd = corr.shape[-2:]
+            # align_corners=True normalisation, with the authors' (size - 1) denominators.
+            scale = torch.tensor([2.0 / max(wd - 1, 1), 2.0 / max(ht - 1, 1)], device=xy.device, dtype=xy.dtype)
+            grid = xy * scale - 1.0
+            sampled = F.grid_sample(corr, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+            out.append(sampled.view(batch, h1, w1, -1))
+        return torch.cat(out, dim=-1).permute(0, 3, 1, 2).contiguous()
+
+
+class FlowHead(nn.Module):
+    def __init__(self, input_dim: int, hidden_dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(input_dim, hidden_dim, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden_dim, 2, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2(self.relu(self.conv1(x)))
+
+
+class ConvGRU(nn.Module):
+    """Convolutional GRU with 3x3 gates (Section 3.3; the small model's update operator)."""
+
+    def __init__(self, *, hidden_dim: int, input_dim: int):
+        super().__init__()
+        self.convz = nn.Conv2d(hidden_dim + input_dim, hidden_dim, 3, padding=1)
+        self.convr = nn.Conv2d(hidden_dim + input_dim, hidden_dim, 3, padding=1)
+        self.convq = nn.Conv2d(hidden_dim + input_dim, hidden_dim, 3, padding=1)
+
+    def forward(self, h: Tensor, x: Tensor) -> Tensor:
+        hx = torch.cat([h, x], dim=1)
+        z = torch.sigmoid(self.convz(hx))
+        r = torch.sigmoid(self.convr(hx))
+        q = torch.tanh(self.convq(torch.cat([r * h, x], dim=1)))
+        return (1 - z) * h + z * q
+
+
+class SepConvGRU(nn.Module):
+    """Two GRUs, 1x5 then 5x1, which widen the receptive field at the cost of one 3x3 GRU (Section 3.3)."""
+
+    def __init__(self, *, hidden_dim: int, input_dim: int):
+        super().__init__()
+        self.convz1 = nn.Conv2d(hidden_dim + input_dim, hidden_dim, (1, 5), padding=(0, 2))
+        self.convr1 = nn.Conv2d(hidden_dim + input_dim, hidden_dim, (1, 5), padding=(0, 2))
+        self.convq1 = nn.Conv2d(hidden_dim + input_dim, hidden_dim, (1, 5), padding=(0, 2))
+        self.convz2 = nn.Conv2d(hidden_dim + input_dim, hidden_dim, (5, 1), padding=(2, 0))
+        self.convr2 = nn.Conv2d(hidden_dim + input_dim, hidden_dim, (5, 1), padding=(2, 0))
+        self.convq2 = nn.Conv2d(hidden_dim + input_dim, hidden_dim, (5, 1), padding=(2, 0))
+
+    def forward(self, h: Tensor, x: Tensor) -> Tensor:
+        hx = torch.cat([h, x], dim=1)
+        z = torch.sigmoid(self.convz1(hx))
+        r = torch.sigmoid(self.convr1(hx))
+        q = torch.tanh(self.convq1(torch.cat([r * h, x], dim=1)))
+        h = (1 - z) * h + z * q
+        hx = torch.cat([h, x], dim=1)
+        z = torch.sigmoid(self.convz2(hx))
+        r = torch.sigmoid(self.convr2(hx))
+        q = torch.tanh(self.convq2(torch.cat([r * h, x], dim=1)))
+        return (1 - z) * h + z * q
+
+
+class SmallMotionEncoder(nn.Module):
+    def __init__(self, *, corr_planes: int):
+        super().__init__()
+        self.convc1 = nn.Conv2d(corr_planes, 96, 1, padding=0)
+        self.convf1 = nn.Conv2d(2, 64, 7, padding=3)
+        self.convf2 = nn.Conv2d(64, 32, 3, padding=1)
+        self.conv = nn.Conv2d(128, 80, 3, padding=1)
+
+    def forward(self, flow: Tensor, corr: Tensor) -> Tensor:
+        cor = F.relu(self.convc1(corr))
+        flo = F.relu(self.convf2(F.relu(self.convf1(flow))))
+        out = F.relu(self.conv(torch.cat([cor, flo], dim=1)))
+        return torch.cat([out, flow], dim=1)
+
+
+class BasicMotionEncoder(nn.Module):
+    def __init__(self, *, corr_planes: int):
+        super().__init__()
+        self.convc1 = nn.Conv2d(corr_planes, 256, 1, padding=0)
+        self.convc2 = nn.Conv2d(256, 192, 3, padding=1)
+        self.convf1 = nn.Conv2d(2, 128, 7, padding=3)
+        self.convf2 = nn.Conv2d(128, 64, 3, padding=1)
+        self.conv = nn.Conv2d(64 + 192, 128 - 2, 3, padding=1)
+
+    def forward(self, flow: Tensor, corr: Tensor) -> Tensor:
+        cor = F.relu(self.convc2(F.relu(self.convc1(corr))))
+        flo = F.relu(self.convf2(F.relu(self.convf1(flow))))
+        out = F.relu(self.conv(torch.cat([cor, flo], dim=1)))
+        return torch.cat([out, flow], dim=1)
+
+
+class SmallUpdateBlock(nn.Module):
+    def __init__(self, *, corr_planes: int, hidden_dim: int):
+        super().__init__()
+        self.encoder = SmallMotionEncoder(corr_planes=corr_planes)
+        self.gru = ConvGRU(hidden_dim=hidden_dim, input_dim=82 + 64)
+        self.flow_head = FlowHead(hidden_dim, hidden_dim=128)
+
+    def forward(self, net: Tensor, inp: Tensor, corr: Tensor, flow: Tensor) -> Tuple[Tensor, Tensor]:
+        motion = self.encoder(flow, corr)
+        net = self.gru(net, torch.cat([inp, motion], dim=1))
+        return net, self.flow_head(net)
+
+    def upsample_mask(self, net: Tensor) -> Optional[Tensor]:
+        return None
+
+
+class BasicUpdateBlock(nn.Module):
+    def __init__(self, *, corr_planes: int, hidden_dim: int):
+        super().__init__()
+        self.encoder = BasicMotionEncoder(corr_planes=corr_planes)
+        self.gru = SepConvGRU(hidden_dim=hidden_dim, input_dim=128 + hidden_dim)
+        self.flow_head = FlowHead(hidden_dim, hidden_dim=256)
+        self.mask = nn.Sequential(nn.Conv2d(128, 256, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(256, 64 * 9, 1, padding=0))
+
+    def forward(self, net: Tensor, inp: Tensor, corr: Tensor, flow: Tensor) -> Tuple[Tensor, Tensor]:
+        motion = self.encoder(flow, corr)
+        net = self.gru(net, torch.cat([inp, motion], dim=1))
+        return net, self.flow_head(net)
+
+    def upsample_mask(self, net: Tensor) -> Optional[Tensor]:
+        # The authors scale the mask by 0.25 to balance gradients; trained weights expect it.
+        return 0.25 * self.mask(net)
+
+
+def coords_grid(batch: int, ht: int, wd: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    ys, xs = torch.meshgrid(torch.arange(ht, device=device, dtype=dtype),
+                            torch.arange(wd, device=device, dtype=dtype), indexing="ij")
+    return torch.stack([xs, ys], dim=0).unsqueeze(0).expand(batch, 2, ht, wd)
+
+
+def convex_upsample(flow: Tensor, mask: Tensor) -> Tensor:
+    """Each full-resolution pixel is a softmax-weighted combination of its 3x3 coarse neighbours (Section 3.3)."""
+    n, _, h, w = flow.shape
+    weights = torch.softmax(mask.view(n, 1, 9, 8, 8, h, w), dim=2)
+    neighbours = F.unfold(8 * flow, [3, 3], padding=1).view(n, 2, 9, 1, 1, h, w)
+    up = torch.sum(weights * neighbours, dim=2).permute(0, 1, 4, 2, 5, 3)
+    return up.reshape(n, 2, 8 * h, 8 * w)
+
+
+def bilinear_upsample(flow: Tensor) -> Tensor:
+    h, w = flow.shape[-2:]
+    return 8 * F.interpolate(flow, size=(8 * h, 8 * w), mode="bilinear", align_corners=True)
+
+
+class RAFT(nn.Module):
+    """RAFT (`small=False`) or RAFT-S (`small=True`), with the authors' hyper-parameters for each."""
+
+    stride: int = 8
+
+    def __init__(self, *, small: bool = False, dropout: float = 0.0):
+        super().__init__()
+        self.small = small
+        if small:
+            self.hidden_dim, self.context_dim, radius = 96, 64, 3
+            self.fnet = SmallEncoder(output_dim=128, norm_fn="instance", dropout=dropout)
+            self.cnet = SmallEncoder(output_dim=self.hidden_dim + self.context_dim, norm_fn="none", dropout=dropout)
+        else:
+            self.hidden_dim, self.context_dim, radius = 128, 128, 4
+            self.fnet = BasicEncoder(output_dim=256, norm_fn="instance", dropout=dropout)
+            self.cnet = BasicEncoder(output_dim=self.hidden_dim + self.context_dim, norm_fn="batch", dropout=dropout)
+        self.flow_metadata = "{}"
+        self.corr_levels = 4
+        self.corr_radius = radius
+        self.corr = CorrBlock(num_levels=self.corr_levels, radius=radius)
+        corr_planes = self.corr_levels * (2 * radius + 1) ** 2
+        if small:
+            self.update_block = SmallUpdateBlock(corr_planes=corr_planes, hidden_dim=self.hidden_dim)
+        else:
+            self.update_block = BasicUpdateBlock(corr_planes=corr_planes, hidden_dim=self.hidden_dim)
+
+    @staticmethod
+    def normalize(image: Tensor) -> Tensor:
+        return 2.0 * (image / 255.0) - 1.0
+
+    @torch.jit.export
+    def encode_features(self, image: Tensor) -> Tensor:
+        """Feature map (1/8 resolution) of an RGB 0..255 image; shared by both frames of a pair."""
+        return self.fnet(self.normalize(image))
+
+    @torch.jit.export
+    def encode_context(self, image: Tensor) -> Tuple[Tensor, Tensor]:
+        """Initial hidden state and context features of the first frame."""
+        out = self.cnet(self.normalize(image))
+        net, inp = torch.split(out, [self.hidden_dim, self.context_dim], dim=1)
+        return torch.tanh(net), torch.relu(inp)
+
+    def _upsample(self, flow: Tensor, net: Tensor) -> Tensor:
+        mask = self.update_block.upsample_mask(net)
+        if mask is None:
+            return bilinear_upsample(flow)
+        return convex_upsample(flow, mask)
+
+    def iterate(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int,
+                flow_init: Optional[Tensor], keep_all: bool) -> Tuple[List[Tensor], Tensor]:
+        """Runs the update operator; returns the upsampled flows (every iteration's, or only the last)."""
+        if iterations < 1:
+            raise ValueError(f"iterations must be at least 1, got {iterations}")
+        pyramid = self.corr.build_pyramid(fmap1, fmap2)
+        b, _, h, w = fmap1.shape
+        coords0 = coords_grid(b, h, w, fmap1.device, fmap1.dtype)
+        coords1 = coords0.clone()
+        if flow_init is not None:
+            coords1 = coords1 + flow_init
+        flows: List[Tensor] = []
+        for i in range(iterations):
+            coords1 = coords1.detach()
+            corr = self.corr.lookup(pyramid, coords1)
+            net, delta = self.update_block(net, inp, corr, coords1 - coords0)
+            coords1 = coords1 + delta
+            if keep_all or i == iterations - 1:
+                flows.append(self._upsample(coords1 - coords0, net))
+        return flows, coords1 - coords0
+
+    @torch.jit.export
+    def refine(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int,
+               flow_init: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Full-resolution flow and the 1/8-resolution flow (for warm-starting the next pair)."""
+        flows, low = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False)
+        return flows[-1], low
+
+    @torch.jit.export
+    def forward_project(self, flow: Tensor) -> Tensor:
+        """Warm start for the next pair of a video (Section 3.3): each 1/8-resolution motion vector is carried to
+        where it points, as the authors do with scipy's griddata on the CPU. Cells that receive several vectors
+        average them; empty cells take their neighbours' (three 3x3 dilation steps), then their own old value."""
+        b, _, h, w = flow.shape
+        target = coords_grid(b, h, w, flow.device, flow.dtype) + flow
+        x = torch.round(target[:, 0]).long()
+        y = torch.round(target[:, 1]).long()
+        inside = ((x >= 0) & (x < w) & (y >= 0) & (y < h)).to(flow.dtype).view(b, 1, h * w)
+        index = (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)).view(b, 1, h * w)
+        total = torch.zeros(b, 2, h * w, dtype=flow.dtype, device=flow.device)
+        total.scatter_add_(2, index.expand(b, 2, h * w), flow.reshape(b, 2, h * w) * inside)
+        count = torch.zeros(b, 1, h * w, dtype=flow.dtype, device=flow.device)
+        count.scatter_add_(2, index, inside)
+        total, count = total.view(b, 2, h, w), count.view(b, 1, h, w)
+        kernel = torch.ones(1, 1, 3, 3, dtype=flow.dtype, device=flow.device)
+        for _ in range(3):
+            known = (count > 0).to(flow.dtype)
+            mean = total / count.clamp(min=1)
+            grown = F.conv2d(mean.reshape(b * 2, 1, h, w) * known.repeat_interleave(2, dim=0), kernel, padding=1)
+            weight = F.conv2d(known, kernel, padding=1)
+            fill = (known == 0) & (weight > 0)
+            total = torch.where(fill, grown.view(b, 2, h, w) / weight.clamp(min=1), mean)
+            count = torch.where(fill | (known > 0), torch.ones_like(count), count)
+        projected = total / count.clamp(min=1)
+        return torch.where(count > 0, projected, flow)
+
+    def forward(self, image1: Tensor, image2: Tensor, iterations: int = 12,
+                flow_init: Optional[Tensor] = None) -> Tensor:
+        fmaps = self.encode_features(torch.cat([image1, image2], dim=0))
+        fmap1, fmap2 = torch.chunk(fmaps, 2, dim=0)
+        net, inp = self.encode_context(image1)
+        flows, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False)
+        return flows[-1]
+
+    def forward_all(self, image1: Tensor, image2: Tensor, iterations: int = 12,
+                    flow_init: Optional[Tensor] = None) -> List[Tensor]:
+        """Every iteration's upsampled flow, for the sequence loss."""
+        fmaps = self.encode_features(torch.cat([image1, image2], dim=0))
+        fmap1, fmap2 = torch.chunk(fmaps, 2, dim=0)
+        net, inp = self.encode_context(image1)
+        flows, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, True)
+        return flows

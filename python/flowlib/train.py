@@ -1,0 +1,367 @@
+"""Trains RAFT-S on the synthetic generator, on the CPU, resumably.
+
+    nice -n 19 scripts/train                  # starts, or resumes training/state.pt
+    nice -n 19 scripts/train --hours 2        # stops after 2 more hours of wall time
+
+As in the RAFT paper (Section 4): AdamW, a one-cycle learning-rate schedule with linear annealing, gradient
+clipping at 1, and the sequence loss with gamma 0.8. Crop size, batch and iteration count are chosen for CPU
+throughput (see models/README.md). Validation EPE on the shared samples is logged to training/log.csv and the
+best weights are kept in training/best.pt; `--export` writes the best as models/raft-small.pt. "Best" is the lowest
+mean over the validation sets of EPE relative to zero flow's, so that neither set's scale dominates the choice.
+"""
+import argparse
+import csv
+import itertools
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import warnings
+
+import torch
+
+from .evaluation import evaluate, raft_method, validation_sets, zero_flow
+from .losses import end_point_error, sequence_loss
+from .raft import RAFT
+from .runs import log_run, plan_at, read_plan
+from .synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files
+from .paths import MODELS_DIR, TRAINING_DIR
+
+OUT = TRAINING_DIR
+DEFAULT_STEPS = 18000
+LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe", "sintel_epe"]
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Batches(torch.utils.data.IterableDataset):
+    """Endless synthetic batches, made in a worker process so generation overlaps training. The batch of step k
+    depends only on the seed, k and the data mix, so a run that stops and resumes sees the same data as one that
+    does not."""
+
+    def __init__(self, *, height: int, width: int, batch: int, seed: int, first_step: int, slow_share: float,
+                 blur_share: float, textures):
+        self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
+        self.first_step, self.slow_share, self.blur_share = first_step, slow_share, blur_share
+
+    @staticmethod
+    def init_worker(_worker: int) -> None:
+        # Ctrl-C or a kill of the whole group stops the trainer, which then ends this worker (it also exits with
+        # its parent).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        torch.set_num_threads(1)
+
+    def __iter__(self):
+        generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
+                                           slow_share=self.slow_share, blur_share=self.blur_share,
+                                           textures=self.textures)
+        for step in itertools.count(self.first_step + 1):
+            generator.reseed(f"{self.seed}/{step}")
+            yield generator.batch(self.batch)
+
+
+def train_step(model: RAFT, optimizer: torch.optim.Optimizer, batch, iterations: int):
+    """One optimisation step on a batch: sequence loss over every iteration, clipping at 1, AdamW; returns the loss
+    and the last iteration's flow."""
+    flows = model.forward_all(batch["image1"], batch["image2"], iterations)
+    loss = sequence_loss(flows, batch["flow"], gamma=0.8)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss, flows[-1].detach()
+
+
+def save_atomic(obj, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+CARRIED_OVER = {"steps": DEFAULT_STEPS, "slow_share": 0.0, "blur_share": 0.0}
+# Git keeps the bundled export, not the optimizer state: a run without state.pt starts from the bundled weights,
+# at a lower rate, after a short warm-up, unless --init scratch asks for random weights.
+BUNDLED_EXPORT = os.path.join(MODELS_DIR, "raft-small.pt")
+SCRATCH_LR, BUNDLED_LR = 4e-4, 1e-4
+BUNDLED_WARMUP_STEPS = 200
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"length of the one-cycle schedule (default: the resumed run's, else {DEFAULT_STEPS}); "
+                             "may change between runs, the rate then follows the new one")
+    parser.add_argument("--hours", type=float, default=1e9, help="stop after this much wall time in this run")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--crop", type=int, nargs=2, default=[192, 256], metavar=("H", "W"))
+    parser.add_argument("--iterations", type=int, default=8)
+    parser.add_argument("--init", choices=("bundled", "scratch"), default="bundled",
+                        help="weights of a run without a state.pt: the bundled models/raft-small.pt, with a short "
+                             f"warm-up ({BUNDLED_WARMUP_STEPS} steps) at a rate of {BUNDLED_LR:g} unless --lr is given "
+                             "(default), or random weights, as the bundled model started")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"peak learning rate (default {SCRATCH_LR:g} from scratch, {BUNDLED_LR:g} from the "
+                             "bundled weights)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--validate-every", type=int, default=500)
+    parser.add_argument("--save-minutes", type=float, default=10)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--slow-share", type=float, default=None,
+                        help="share of synthetic scenes with all motions scaled down 2-50x (default: the resumed "
+                             "run's, else 0); kept in the state so later resumes continue with it")
+    parser.add_argument("--blur-share", type=float, default=None,
+                        help="share of synthetic scenes rendered with motion blur (default: the resumed run's, "
+                             "else 0); kept in the state likewise")
+    parser.add_argument("--plan", metavar="RUNS_CSV",
+                        help="follow a runs.csv (as training/runs.csv): from each row's step on, that row's schedule "
+                             "length and data mix; replays a recorded training from scratch in one run")
+    parser.add_argument("--out", default=OUT, help="directory of state.pt, best.pt and log.csv (default training/)")
+    parser.add_argument("--export", action="store_true",
+                        help="export training/best.pt as models/raft-small.pt and exit")
+    parser.add_argument("--measure", action="store_true",
+                        help="measure training samples/s over crop sizes and iteration counts, "
+                             "write training/throughput.json")
+    args = parser.parse_args(argv)
+    for name in ("slow_share", "blur_share"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+    for name in ("batch", "iterations", "validate_every", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if any(side < 64 or side % 8 for side in args.crop):
+        parser.error(f"--crop sides must be multiples of 8 and at least 64 (the correlation pyramid's 4 levels), "
+                     f"got {args.crop[0]} {args.crop[1]}")
+    if args.plan:
+        given = [f"--{name.replace('_', '-')}" for name in CARRIED_OVER if getattr(args, name) is not None]
+        if given:
+            parser.error(f"--plan sets the schedule and data mix; do not give {', '.join(given)} with it")
+        try:
+            args.plan = read_plan(args.plan)
+        except (OSError, ValueError) as error:
+            parser.error(f"--plan: {error}")
+    return args
+
+
+def carry_over(args: argparse.Namespace, saved: dict) -> None:
+    """Options that shape the run (schedule length, data mix) continue from the saved run's unless given again."""
+    for name, default in CARRIED_OVER.items():
+        if getattr(args, name) is None:
+            setattr(args, name, saved.get(name) or default)
+
+
+def main() -> int:
+    args = parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    state_path, best_path, log_path = (os.path.join(args.out, n) for n in ("state.pt", "best.pt", "log.csv"))
+
+    if args.export:
+        return export_best(best_path)
+    if args.measure:
+        return measure_throughput(args, os.path.join(args.out, "throughput.json"))
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    deadline = time.time() + args.hours * 3600
+    while train(args, deadline, state_path, best_path, log_path):
+        pass  # a --plan change is due: continue from the checkpoint with the plan's next options
+    return 0
+
+
+def train(args: argparse.Namespace, deadline: float, state_path: str, best_path: str, log_path: str) -> bool:
+    """Trains from the state (or from scratch) until the schedule ends, the deadline, a signal, or the next change
+    in --plan; returns True only in the last case."""
+    state = torch.load(state_path, map_location="cpu") if os.path.exists(state_path) else None
+    phase_end = None
+    if args.plan:
+        entry, phase_end = plan_at(args.plan, state["step"] if state else 0)
+        args.steps, args.slow_share, args.blur_share = entry["steps"], entry["slow_share"], entry["blur_share"]
+    else:
+        carry_over(args, state.get("args", {}) if state else {})
+    model = RAFT(small=True)
+    from_bundled = state is None and args.init == "bundled"
+    if from_bundled:
+        model.load_state_dict(torch.jit.load(BUNDLED_EXPORT, map_location="cpu").state_dict())
+        print(f"starting from the bundled weights ({BUNDLED_EXPORT})", flush=True)
+    if args.lr is None:  # a resumed run keeps its rate; a new one takes the rate of where it starts from
+        if state:
+            args.lr = state["args"].get("lr") or SCRATCH_LR
+        else:
+            args.lr = BUNDLED_LR if from_bundled else SCRATCH_LR
+    total_steps = args.steps + 100
+    warmup = 0.05 if not from_bundled else min(0.05, BUNDLED_WARMUP_STEPS / total_steps)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, eps=1e-8)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=total_steps, pct_start=warmup,
+                                                   cycle_momentum=False, anneal_strategy="linear")
+    step, samples, wall, cpu, best = 0, 0, 0.0, 0.0, float("inf")
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, samples, wall, cpu, best = state["step"], state["samples"], state["wall"], state["cpu"], state["best"]
+        if state["schedule"]["total_steps"] == schedule.total_steps:
+            schedule.load_state_dict(state["schedule"])
+        else:
+            # --steps changed: continue on the new schedule from the same step.
+            schedule.last_epoch = step
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # get_lr() outside step() warns; here it is what we want
+                rates = schedule.get_lr()
+            for group, lr in zip(optimizer.param_groups, rates):
+                group["lr"] = lr
+            print(f"schedule length changed to {args.steps} steps; "
+                  f"learning rate now {optimizer.param_groups[0]['lr']:.3g}", flush=True)
+        print(f"resumed at step {step} ({samples} samples, {wall / 3600:.2f} h)", flush=True)
+    if step >= args.steps:
+        print("the schedule is complete", flush=True)
+        return False
+    end = min(args.steps, phase_end) if phase_end is not None else args.steps
+
+    sets = validation_sets()
+    zero = evaluate(zero_flow, sets)
+
+    def selection_score(scores, fallback):
+        return sum(scores[name] / zero[name] for name in zero) / len(zero) if zero else fallback
+
+    log_run(os.path.join(args.out, "runs.csv"), step=step, wall_hours=wall / 3600, steps=args.steps,
+            slow_share=args.slow_share, blur_share=args.blur_share, lr=optimizer.param_groups[0]["lr"])
+    new_log = not os.path.exists(log_path)
+    log = open(log_path, "a", newline="")
+    writer = csv.DictWriter(log, fieldnames=LOG_FIELDS)
+    if new_log:
+        writer.writeheader()
+
+    textures = load_textures()
+    print(f"textures: {len(textures)} photographs from {len(natural_texture_files())} files in Debian packages "
+          f"(opencv-doc, python3-skimage), and procedural patterns; slow scenes: {args.slow_share:.0%}, "
+          f"motion-blurred scenes: {args.blur_share:.0%}", flush=True)
+    if not textures:
+        print("warning: no photographs found; training on procedural textures only, unlike the bundled model",
+              flush=True)
+    loader = iter(torch.utils.data.DataLoader(
+        Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed, first_step=step,
+                slow_share=args.slow_share, blur_share=args.blur_share, textures=textures),
+        batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True, worker_init_fn=Batches.init_worker))
+    started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
+    run_losses, run_epes = [], []
+    model.train()
+
+    def schedule_state():
+        # anneal_func is a bound method: pickling it would store the whole scheduler and optimizer once more.
+        return {k: v for k, v in schedule.state_dict().items() if k != "anneal_func"}
+
+    def checkpoint():
+        save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule_state(),
+                     "step": step, "samples": samples, "wall": wall + time.time() - started,
+                     "cpu": cpu + cpu_seconds() - cpu_started, "best": best, "args": vars(args)}, state_path)
+
+    stop = []  # SIGTERM / SIGINT end the run after the current step, with a checkpoint
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, frame: stop.append(number))
+    try:
+        while step < end and time.time() < deadline and not stop:
+            batch = next(loader)
+            loss, flow = train_step(model, optimizer, batch, args.iterations)
+            schedule.step()
+            step += 1
+            samples += args.batch
+            run_losses.append(loss.item())
+            run_epes.append(end_point_error(flow, batch["flow"]).item())
+
+            if step % args.validate_every == 0 or step == args.steps:
+                model.eval()
+                scores = evaluate(raft_method(model), sets) if sets else {}
+                model.train()
+                row = {"step": step, "samples": samples, "wall_hours": round((wall + time.time() - started) / 3600, 4),
+                       "cpu_hours": round((cpu + cpu_seconds() - cpu_started) / 3600, 4),
+                       "lr": schedule.get_last_lr()[0], "train_loss": sum(run_losses) / len(run_losses),
+                       "train_epe": sum(run_epes) / len(run_epes), "chairs_epe": scores.get("chairs", ""),
+                       "sintel_epe": scores.get("sintel", "")}
+                writer.writerow(row)
+                log.flush()
+                print(json.dumps(row), flush=True)
+                run_losses, run_epes = [], []
+                score = selection_score(scores, row["train_epe"])
+                if score < best:
+                    best = score
+                    save_atomic({"model": model.state_dict(), "step": step, "scores": scores}, best_path)
+                checkpoint()
+                last_save = time.time()
+            elif time.time() - last_save > args.save_minutes * 60:
+                checkpoint()
+                last_save = time.time()
+    finally:
+        # Before an exception leaves: at interpreter exit the worker, which ignores SIGTERM so that a kill of the
+        # whole group reaches only the trainer, would otherwise be waited for forever.
+        loader._shutdown_workers()
+        log.close()
+    checkpoint()
+    if step == end < args.steps and not stop:
+        print(f"step {step}: the plan changes the schedule or data mix here", flush=True)
+        return True
+    print(f"stopped at step {step}{' on a signal' if stop else ''}", flush=True)
+    return False
+
+
+def measure_throughput(args, path: str) -> int:
+    """Samples per second of whole training steps (forward, sequence loss, backward, clipping, AdamW) for a grid of
+    crop sizes and iteration counts, on pre-made batches; and of the generator alone on one thread."""
+    torch.set_num_threads(args.threads)
+    textures = load_textures()
+    results = {"threads": args.threads, "batch": args.batch, "torch": torch.__version__, "steps": []}
+    for crop in ([128, 160], [192, 256], [256, 352], [320, 448]):
+        generator = SyntheticFlowGenerator(height=crop[0], width=crop[1], seed=0, textures=textures)
+        batch = generator.batch(args.batch)
+        torch.set_num_threads(1)
+        started = time.perf_counter()
+        for _ in range(2):
+            generator.batch(args.batch)
+        generator_rate = 2 * args.batch / (time.perf_counter() - started)
+        torch.set_num_threads(args.threads)
+        results.setdefault("generator_samples_per_s_1_thread", {})[f"{crop[0]}x{crop[1]}"] = round(generator_rate, 2)
+        for iterations in (4, 8, 12):
+            torch.manual_seed(0)
+            model = RAFT(small=True)
+            model.train()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+            timings = []
+            for repeat in range(4):
+                started = time.perf_counter()
+                train_step(model, optimizer, batch, iterations)
+                if repeat:  # the first step warms up allocators
+                    timings.append(time.perf_counter() - started)
+            seconds = sorted(timings)[len(timings) // 2]
+            row = {"crop": crop, "iterations": iterations, "seconds_per_step": round(seconds, 3),
+                   "samples_per_s": round(args.batch / seconds, 2),
+                   "pixels_per_s": round(args.batch * crop[0] * crop[1] / seconds)}
+            results["steps"].append(row)
+            print(json.dumps(row), flush=True)
+    print(json.dumps(results["generator_samples_per_s_1_thread"]), flush=True)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1)
+    return 0
+
+
+def export_best(best_path: str) -> int:
+    from .export import export
+    best = torch.load(best_path, map_location="cpu")
+    weights = os.path.join(os.path.dirname(best_path), "best-weights.pth")
+    torch.save(best["model"], weights)
+    scores = ", ".join(f"{k} EPE {v:.3f}" for k, v in best.get("scores", {}).items())
+    info = export("raft-small", BUNDLED_EXPORT, weights=weights, name="raft-small",
+                  trained_on=f"synthetic layered affine scenes (python/flowlib/synthetic.py), step {best['step']}; "
+                             f"{scores}")
+    os.remove(weights)
+    print(json.dumps(info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

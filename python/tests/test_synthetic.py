@@ -1,0 +1,104 @@
+"""The synthetic generator's ground truth: frame 2 sampled at x + flow(x) reproduces frame 1 where visible."""
+import unittest
+
+import torch
+import torch.nn.functional as F
+
+from flowlib.synthetic import SyntheticFlowGenerator, procedural_texture
+
+
+class SyntheticTest(unittest.TestCase):
+    def test_flow_warps_frame_two_onto_frame_one(self):
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+        generator = SyntheticFlowGenerator(height=96, width=128, seed=3, textures=textures)
+        generator._photometric = lambda a, b: (a, b)  # exact colours for this check
+        sample = generator.sample()
+        h, w = 96, 128
+        ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+        grid = torch.stack([(xs + sample["flow"][0]) / (w - 1) * 2 - 1, (ys + sample["flow"][1]) / (h - 1) * 2 - 1], -1)
+        warped = F.grid_sample(sample["image2"][None], grid[None], align_corners=True)[0]
+        error = (warped - sample["image1"]).abs().mean(0)
+        # Occluded and out-of-frame pixels differ; most of the frame must agree to within a few levels.
+        self.assertGreater((error < 8).float().mean().item(), 0.5)
+        self.assertGreater(sample["flow"].abs().max().item(), 1.0)
+
+    def test_flow_has_no_sub_pixel_offset(self):
+        """Shifting the flow by a quarter pixel in any direction makes the warp worse: no half-pixel convention slip."""
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+        generator = SyntheticFlowGenerator(height=96, width=128, seed=7, textures=textures)
+        generator._photometric = lambda a, b: (a, b)
+        h, w = 96, 128
+        ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+        offsets = [(0.0, 0.0), (0.25, 0.0), (-0.25, 0.0), (0.0, 0.25), (0.0, -0.25)]
+        errors = [0.0] * len(offsets)
+        for _ in range(3):
+            sample = generator.sample()
+            for k, (ox, oy) in enumerate(offsets):
+                grid = torch.stack([(xs + sample["flow"][0] + ox) / (w - 1) * 2 - 1,
+                                    (ys + sample["flow"][1] + oy) / (h - 1) * 2 - 1], -1)
+                warped = F.grid_sample(sample["image2"][None], grid[None], align_corners=True)[0]
+                errors[k] += (warped - sample["image1"]).abs().mean(0)[8:-8, 8:-8].median().item()
+        self.assertEqual(min(range(len(offsets)), key=lambda k: errors[k]), 0, f"warp errors {errors}")
+
+    def test_slow_scenes_are_slow_and_still_exact(self):
+        """slow_share=1 scales every motion down (median speed well under the default's) without breaking the warp."""
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+        h, w = 96, 128
+
+        def median_speeds(share):
+            generator = SyntheticFlowGenerator(height=h, width=w, seed=5, slow_share=share, textures=textures)
+            generator._photometric = lambda a, b: (a, b)
+            samples = [generator.sample() for _ in range(6)]
+            return [s["flow"].norm(dim=0).median().item() for s in samples], samples
+
+        fast, _ = median_speeds(0.0)
+        slow, samples = median_speeds(1.0)
+        self.assertLess(max(slow), 0.5 * sorted(fast)[len(fast) // 2], f"slow {slow} fast {fast}")
+        ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+        for sample in samples:
+            grid = torch.stack([(xs + sample["flow"][0]) / (w - 1) * 2 - 1,
+                                (ys + sample["flow"][1]) / (h - 1) * 2 - 1], -1)
+            warped = F.grid_sample(sample["image2"][None], grid[None], align_corners=True)[0]
+            error = (warped - sample["image1"]).abs().mean(0)
+            self.assertGreater((error < 8).float().mean().item(), 0.8)
+        with self.assertRaisesRegex(ValueError, "slow_share must be in \\[0, 1\\], got 1.5"):
+            SyntheticFlowGenerator(height=32, width=48, slow_share=1.5, textures=[])
+
+    def test_motion_blur_softens_the_frames_and_keeps_the_flow(self):
+        """blur_share=1 renders the same scene (same seed) with the same flow, but smoother frames."""
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+
+        def sample(share):
+            generator = SyntheticFlowGenerator(height=96, width=128, seed=9, blur_share=share, textures=textures)
+            generator._photometric = lambda a, b: (a, b)
+            return generator.sample()
+
+        sharp, blurred = sample(0.0), sample(1.0)
+        self.assertTrue(torch.equal(sharp["flow"], blurred["flow"]))
+
+        def detail(image):
+            return (image[:, :, 1:] - image[:, :, :-1]).abs().mean().item()
+
+        for key in ("image1", "image2"):
+            self.assertLess(detail(blurred[key]), 0.95 * detail(sharp[key]))
+            self.assertLess((blurred[key] - sharp[key]).abs().mean().item(), 40)
+        with self.assertRaisesRegex(ValueError, "blur_share must be in \\[0, 1\\], got -0.1"):
+            SyntheticFlowGenerator(height=32, width=48, blur_share=-0.1, textures=[])
+
+    def test_batches_have_the_requested_shape_and_range(self):
+        generator = SyntheticFlowGenerator(height=32, width=48, seed=1, textures=[])
+        batch = generator.batch(2)
+        self.assertEqual(tuple(batch["image1"].shape), (2, 3, 32, 48))
+        self.assertEqual(tuple(batch["flow"].shape), (2, 2, 32, 48))
+        self.assertGreaterEqual(batch["image1"].min().item(), 0)
+        self.assertLessEqual(batch["image2"].max().item(), 255)
+        with self.assertRaisesRegex(ValueError, "at least 16, got 8x48"):
+            SyntheticFlowGenerator(height=8, width=48, textures=[])
+
+
+if __name__ == "__main__":
+    unittest.main()

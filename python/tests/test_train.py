@@ -1,0 +1,193 @@
+"""The trainer's options: range checks, and which options a resumed run keeps."""
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import torch
+from flowlib.runs import log_run, plan_at, read_plan, read_runs, run_changes
+from flowlib.train import DEFAULT_STEPS, Batches, carry_over, parse_args
+
+
+class TrainOptionsTest(unittest.TestCase):
+    def test_shares_outside_zero_to_one_are_refused_by_name(self):
+        for flag, value in (("--slow-share", "1.5"), ("--blur-share", "-0.1")):
+            stderr = io.StringIO()
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                parse_args([flag, value])
+            self.assertIn(f"{flag} must be in [0, 1], got {float(value)}", stderr.getvalue())
+
+    def test_crops_too_small_for_the_pyramid_are_refused(self):
+        for crop in (["32", "48"], ["64", "100"]):
+            stderr = io.StringIO()
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                parse_args(["--crop", *crop])
+            self.assertIn("--crop sides must be multiples of 8 and at least 64", stderr.getvalue())
+            self.assertIn(f"got {' '.join(crop)}", stderr.getvalue())
+
+    def test_counts_below_one_are_refused_by_name(self):
+        for flag in ("--batch", "--iterations", "--validate-every", "--threads"):
+            stderr = io.StringIO()
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                parse_args([flag, "0"])
+            self.assertIn(f"{flag} must be at least 1, got 0", stderr.getvalue())
+
+    def test_a_fresh_run_gets_the_defaults(self):
+        args = parse_args([])
+        carry_over(args, {})
+        self.assertEqual((args.steps, args.slow_share, args.blur_share), (DEFAULT_STEPS, 0.0, 0.0))
+
+    def test_a_resumed_run_keeps_its_options_unless_given_again(self):
+        saved = {"steps": 16800, "slow_share": 0.4, "blur_share": 0.3}
+        args = parse_args([])
+        carry_over(args, saved)
+        self.assertEqual((args.steps, args.slow_share, args.blur_share), (16800, 0.4, 0.3))
+        args = parse_args(["--steps", "21000", "--blur-share", "0"])
+        carry_over(args, saved)
+        self.assertEqual((args.steps, args.slow_share, args.blur_share), (21000, 0.4, 0.0))
+        args = parse_args([])
+        carry_over(args, {"steps": 18000})  # a state saved before the shares existed
+        self.assertEqual((args.steps, args.slow_share, args.blur_share), (18000, 0.0, 0.0))
+
+
+class RunLogTest(unittest.TestCase):
+    def test_each_start_is_logged_and_only_changes_are_marked(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "runs.csv")
+            self.assertEqual(read_runs(path), [])
+            starts = [(0, 0.0, 18000, 0.0, 0.0), (500, 0.4, 18000, 0.0, 0.0), (900, 0.71, 16800, 0.4, 0.0),
+                      (1200, 0.9, 16800, 0.4, 0.0), (1500, 1.2, 16800, 0.4, 0.3)]
+            for step, hours, steps, slow, blur in starts:
+                log_run(path, step=step, wall_hours=hours, steps=steps, slow_share=slow, blur_share=blur, lr=1e-4)
+            runs = read_runs(path)
+            self.assertEqual([int(row["step"]) for row in runs], [0, 500, 900, 1200, 1500])
+            self.assertEqual(run_changes(runs), [(0.71, "schedule 16,800 steps, slow 40%"), (1.2, "blur 30%")])
+
+
+class PlanTest(unittest.TestCase):
+    def write(self, folder: str, text: str) -> str:
+        path = os.path.join(folder, "plan.csv")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_a_plan_gives_the_options_in_force_and_the_next_change(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = self.write(folder, "step,wall_hours,steps,slow_share,blur_share,lr\n"
+                                      "9630,4.29,16800,0.4,0.0,1e-4\n0,0,24000,0,0,1e-5\n4000,2.3,18000,0,0,3e-4\n")
+            plan = read_plan(path)
+            self.assertEqual([entry["step"] for entry in plan], [0, 4000, 9630])
+            self.assertEqual(plan_at(plan, 0), (plan[0], 4000))
+            self.assertEqual(plan_at(plan, 3999), (plan[0], 4000))
+            self.assertEqual(plan_at(plan, 4000), (plan[1], 9630))
+            self.assertEqual(plan_at(plan, 12000), (plan[2], None))
+            args = parse_args(["--plan", path])
+            self.assertEqual(args.plan, plan)
+
+    def test_a_bad_plan_or_a_plan_with_its_own_options_is_refused(self):
+        with tempfile.TemporaryDirectory() as folder:
+            cases = (("step,steps\n", ["--plan", "P"], "has no run rows"),
+                     ("step,wall_hours,steps,slow_share,blur_share,lr\n0,0,many,0,0,1e-5\n", ["--plan", "P"],
+                      "line 2: not a run row"),
+                     ("step,wall_hours,steps,slow_share,blur_share,lr\n0,0,100,2,0,1e-5\n", ["--plan", "P"],
+                      "shares be in [0, 1]"),
+                     ("step,wall_hours,steps,slow_share,blur_share,lr\n0,0,100,0,0,1e-5\n",
+                      ["--plan", "P", "--steps", "5"], "do not give --steps with it"))
+            for text, argv, message in cases:
+                path = self.write(folder, text)
+                stderr = io.StringIO()
+                with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                    parse_args([path if a == "P" else a for a in argv])
+                self.assertIn(message, stderr.getvalue())
+            stderr = io.StringIO()
+            with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+                parse_args(["--plan", os.path.join(folder, "missing.csv")])
+            self.assertIn("missing.csv not found", stderr.getvalue())
+
+
+class BatchesTest(unittest.TestCase):
+    def test_the_batch_of_a_step_does_not_depend_on_where_the_run_resumed(self):
+        def batches(first_step: int, count: int):
+            made = iter(Batches(height=24, width=32, batch=2, seed=5, first_step=first_step, slow_share=0.4,
+                                blur_share=0.3, textures=[]))
+            return [next(made) for _ in range(count)]
+
+        straight, resumed = batches(0, 3), batches(2, 1)
+        for key in ("image1", "image2", "flow"):
+            self.assertTrue(torch.equal(straight[2][key], resumed[0][key]), key)
+            self.assertFalse(torch.equal(straight[1][key], straight[2][key]), key)
+
+
+class StopAndResumeTest(unittest.TestCase):
+    """The trainer itself, on tiny crops: SIGTERM ends it with a checkpoint, and a second run resumes there."""
+
+    PACKAGE_PARENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    TINY = ["--crop", "64", "64", "--batch", "1", "--iterations", "2", "--threads", "1", "--steps", "100000",
+            "--validate-every", "100000", "--slow-share", "0.4"]
+
+    def run_trainer(self, out: str, extra, *, stop_when_saved: bool = False, status: int = 0):
+        process = subprocess.Popen([sys.executable, "-m", "flowlib.train", "--out", out, *self.TINY, *extra],
+                                   cwd=self.PACKAGE_PARENT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            if stop_when_saved:
+                # With --save-minutes 0 every step saves the state: stop once one has.
+                deadline = time.time() + 120
+                while not os.path.exists(os.path.join(out, "state.pt")) and time.time() < deadline:
+                    time.sleep(0.1)
+                process.send_signal(signal.SIGTERM)
+            try:
+                output, _ = process.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.fail("the trainer did not exit within 120 s")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        lines = output.splitlines()
+        self.assertEqual(process.returncode, status, lines)
+        return lines
+
+    def test_a_stopped_run_resumes_where_it_was(self):
+        with tempfile.TemporaryDirectory() as out:
+            lines = self.run_trainer(out, ["--save-minutes", "0"], stop_when_saved=True)
+            stopped = [line for line in lines if line.startswith("stopped at step")]
+            self.assertEqual(len(stopped), 1, lines)
+            self.assertTrue(stopped[0].endswith("on a signal"), stopped)
+            step = int(stopped[0].split()[3])
+            self.assertGreater(step, 0)
+            state = torch.load(os.path.join(out, "state.pt"), map_location="cpu")
+            self.assertEqual((state["step"], state["samples"], state["args"]["slow_share"]), (step, step, 0.4))
+
+            lines = self.run_trainer(out, ["--hours", "0.0005"])
+            self.assertIn(f"resumed at step {step} ({step} samples, 0.00 h)", lines)
+            later = torch.load(os.path.join(out, "state.pt"), map_location="cpu")["step"]
+            self.assertGreaterEqual(later, step)
+            self.assertEqual([int(row["step"]) for row in read_runs(os.path.join(out, "runs.csv"))], [0, step])
+
+    def test_a_run_without_state_starts_from_the_bundled_weights_unless_asked_not_to(self):
+        with tempfile.TemporaryDirectory() as out:
+            lines = self.run_trainer(out, ["--hours", "0.0001"])
+            self.assertTrue(any(line.startswith("starting from the bundled weights") for line in lines), lines)
+            state = torch.load(os.path.join(out, "state.pt"), map_location="cpu")
+            self.assertEqual(state["args"]["lr"], 1e-4)
+        with tempfile.TemporaryDirectory() as out:
+            lines = self.run_trainer(out, ["--hours", "0.0001", "--init", "scratch"])
+            self.assertFalse(any(line.startswith("starting from the bundled weights") for line in lines), lines)
+            self.assertEqual(torch.load(os.path.join(out, "state.pt"), map_location="cpu")["args"]["lr"], 4e-4)
+
+    def test_a_crash_in_the_loop_ends_the_process(self):
+        # best.pt as a folder makes the first validation's save fail inside the training loop, with the data
+        # worker running: the trainer must exit with the error, not wait for the worker forever.
+        with tempfile.TemporaryDirectory() as out:
+            os.mkdir(os.path.join(out, "best.pt"))
+            lines = self.run_trainer(out, ["--validate-every", "1"], status=1)
+            self.assertTrue(any("IsADirectoryError" in line for line in lines), lines)
+
+
+if __name__ == "__main__":
+    unittest.main()
