@@ -21,8 +21,15 @@ struct StateDict {
   std::map<std::string, double> scalars;
 };
 
+class ZipArchive;
+
 class StateDictReader {
  public:
   // Throws FlowError(ERR_WEIGHTS) naming the file and what could not be read.
   static StateDict Read(const std::string& path);
+
+  // Checks a TorchScript export's pickles the same way, and that each tensor record holds exactly the bytes its
+  // storage declares: LibTorch 1.13 loads a short record without complaint and computes with what lies past it.
+  // Throws FlowError(ERR_MODEL_LOAD).
+  static void CheckExportStorages(ZipArchive& zip, const std::string& path);
 };

@@ -1,7 +1,6 @@
 #include "TorchModel.h"
 
 #include <ATen/Parallel.h>
-#include <caffe2/serialize/inline_container.h>
 
 #include <fstream>
 
@@ -9,6 +8,7 @@
 #include "FlowError.h"
 #include "ModuleWeights.h"
 #include "StateDictReader.h"
+#include "ZipArchive.h"
 
 namespace {
 
@@ -34,7 +34,8 @@ std::string DeviceName(const torch::Device& device) {
   return "cuda:" + std::to_string(device.index() < 0 ? 0 : device.index());
 }
 
-// Says what a file is when it is not a TorchScript export, rather than LibTorch's archive-level message.
+// Says what a file is when it is not a TorchScript export, rather than LibTorch's archive-level message, and checks
+// every record's CRC-32 before LibTorch (whose zip reader checks none) parses anything.
 void CheckIsExport(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FlowError("ERR_MODEL_LOAD", "cannot open model file '" + path + "'");
@@ -49,18 +50,36 @@ void CheckIsExport(const std::string& path) {
   if (in.gcount() != 2 || head[0] != 'P' || head[1] != 'K') {
     throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is not a TorchScript export (not a zip archive)");
   }
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    if (!reader.hasRecord("constants.pkl") && reader.hasRecord("data.pkl")) {
-      throw FlowError("ERR_MODEL_LOAD", "model file '" + path +
-                                            "' is a PyTorch checkpoint (state dict), not a "
-                                            "TorchScript export: pass it as `weights` next to an export of its "
-                                            "architecture, or convert it with scripts/export --weights");
-    }
-  } catch (const c10::Error& e) {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is not a readable TorchScript export (" +
-                                          e.what_without_backtrace() + ")");
+  ZipArchive zip(path, "ERR_MODEL_LOAD", "model file");
+  if (!zip.Has("constants.pkl") && zip.Has("data.pkl")) {
+    throw FlowError("ERR_MODEL_LOAD", "model file '" + path +
+                                          "' is a PyTorch checkpoint (state dict), not a "
+                                          "TorchScript export: pass it as `weights` next to an export of its "
+                                          "architecture, or convert it with scripts/export --weights");
   }
+  zip.VerifyAll();
+  StateDictReader::CheckExportStorages(zip, path);
+}
+
+// A tensor whose view reaches past its storage would read foreign memory: LibTorch does not check this on load.
+void CheckTensorsFitStorage(const torch::jit::Module& module, const std::string& path) {
+  auto check = [&](const std::string& name, const at::Tensor& t) {
+    if (!t.defined() || t.numel() == 0 || !t.has_storage()) return;
+    int64_t last = t.storage_offset();
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      if (t.stride(d) < 0)
+        throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "': tensor " + name + " has a negative stride");
+      last += (t.size(d) - 1) * t.stride(d);
+    }
+    const uint64_t needed = static_cast<uint64_t>(last + 1) * t.element_size();
+    if (last < 0 || needed > t.storage().nbytes()) {
+      throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "': tensor " + name + " needs " +
+                                            std::to_string(needed) + " bytes but its storage holds " +
+                                            std::to_string(t.storage().nbytes()) + " (corrupt file?)");
+    }
+  };
+  for (const auto& p : module.named_parameters(true)) check(p.name, p.value);
+  for (const auto& b : module.named_buffers(true)) check(b.name, b.value);
 }
 
 }  // namespace
@@ -74,7 +93,11 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
   } catch (const c10::Error& e) {
     throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
                                           "' is not a loadable TorchScript export: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw FlowError("ERR_MODEL_LOAD",
+                    "model file '" + options.modelPath + "' is not a loadable TorchScript export: " + e.what());
   }
+  CheckTensorsFitStorage(module_, options.modelPath);
   if (!module_.hasattr("flow_metadata") || !module_.attr("flow_metadata").isString()) {
     throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
                                           "' is a TorchScript module but not an optical-flow export (it has no "
@@ -150,6 +173,12 @@ FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
              .permute({1, 2, 0})
              .to(torch::kCPU, torch::kFloat32)
              .contiguous();
+  // A NaN or infinite flow is never a result: it comes from corrupt weights or a broken export.
+  if (!torch::isfinite(flow).all().item<bool>()) {
+    throw FlowError(
+        "ERR_INFERENCE",
+        "the model produced non-finite flow (NaN or infinity) for this pair: its weights are likely corrupt");
+  }
   FlowResult result;
   result.width = p.width;
   result.height = p.height;

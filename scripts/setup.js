@@ -16,7 +16,7 @@ const STAMPS = path.join(ROOT, '.setup');
 const PYTHON = '/usr/bin/python3';
 const APT_PACKAGES = [
   'libtorch-dev', 'python3-torch', 'python3-torchvision', 'libopenblas0-pthread', 'cmake', 'g++', 'ninja-build',
-  'libopencv-dev', 'python3-opencv',
+  'libopencv-dev', 'python3-opencv', 'zlib1g-dev',
   // The linters `npm test` runs besides ESLint.
   'clang-format', 'flake8',
 ];
