@@ -56,6 +56,29 @@ function dimension(name: string, value: unknown): number {
   return value;
 }
 
+/**
+ * A Mat's pixels. A region of interest of a larger Mat is not continuous, and opencv4nodejs refuses to hand out its
+ * data: a continuous copy of it is read instead. Whatever the Mat throws (OpenCV throws strings) becomes a coded error.
+ */
+function matBytes(name: string, mat: MatLike): Uint8Array {
+  const read = (source: MatLike) => {
+    const bytes = source.getData();
+    if (!(bytes instanceof Uint8Array)) throw new Error(`getData() returned ${typeof bytes}, not a Buffer`);
+    return bytes;
+  };
+  try {
+    return read(mat);
+  } catch (first) {
+    const copy = (mat as MatLike & { copy?: () => MatLike }).copy;
+    if (typeof copy === 'function') {
+      try {
+        return read(copy.call(mat));
+      } catch { /* fall through to the first error, which says what was wrong */ }
+    }
+    throw valueError(name, 'a Mat whose pixels can be read', first instanceof Error ? first.message : String(first));
+  }
+}
+
 function fromMat(name: string, mat: MatLike): NativeFrame {
   if (mat.rows === 0 || mat.cols === 0) {
     throw new FlowError('ERR_INPUT_SIZE', `${name} is an empty Mat (${mat.cols}x${mat.rows})`);
@@ -70,7 +93,12 @@ function fromMat(name: string, mat: MatLike): NativeFrame {
   if (channels !== 1 && channels !== 3 && channels !== 4) {
     throw valueError(`${name}.channels`, '1, 3 or 4 channels', channels);
   }
-  const buffer = mat.getData();
+  const buffer = matBytes(name, mat);
+  const expected = width * height * channels * (depth === CV_8U ? 1 : 4);
+  if (buffer.byteLength !== expected) {
+    throw new FlowError('ERR_INPUT_SIZE', `${name} holds ${buffer.byteLength} bytes of pixels, but ${width}x${height} ` +
+      `with ${channels} channel(s) of ${depth === CV_8U ? 'CV_8U' : 'CV_32F'} needs ${expected}`);
+  }
   const data = depth === CV_8U
     ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
     : new Float32Array(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength));
@@ -79,10 +107,12 @@ function fromMat(name: string, mat: MatLike): NativeFrame {
 }
 
 function fromImage(name: string, image: ImageLike): NativeFrame {
-  const { data } = image;
+  let { data } = image;
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray || data instanceof Float32Array)) {
     throw typeError(`${name}.data`, 'a Uint8Array, Uint8ClampedArray, Buffer or Float32Array', data);
   }
+  // Memory shared with other threads may change while the addon copies it: take a private copy first.
+  if (data.buffer instanceof SharedArrayBuffer) data = data instanceof Float32Array ? new Float32Array(data) : new Uint8Array(data);
   const width = dimension(`${name}.width`, image.width);
   const height = dimension(`${name}.height`, image.height);
   let channels = image.channels;

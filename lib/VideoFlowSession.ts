@@ -38,15 +38,18 @@ export class VideoFlowSession implements AsyncIterable<VideoFlowFrame> {
   private readonly stream: FlowStream;
   private readonly maxFrames: number;
   private readonly signal?: AbortSignal;
+  private readonly source: 'file' | 'camera';
   private started = false;
   private closed = false;
 
-  private constructor(capture: VideoCaptureLike, stream: FlowStream, options: { maxFrames: number; signal?: AbortSignal }) {
+  private constructor(capture: VideoCaptureLike, stream: FlowStream,
+    options: { maxFrames: number; signal?: AbortSignal; source: 'file' | 'camera' }) {
     const cv = opencv();
     this.capture = capture;
     this.stream = stream;
     this.maxFrames = options.maxFrames;
     this.signal = options.signal;
+    this.source = options.source;
     this.fps = capture.get(cv.CAP_PROP_FPS) || 0;
     this.frameCount = Math.max(0, Math.round(capture.get(cv.CAP_PROP_FRAME_COUNT) || 0));
     this.width = capture.get(cv.CAP_PROP_FRAME_WIDTH);
@@ -69,7 +72,7 @@ export class VideoFlowSession implements AsyncIterable<VideoFlowFrame> {
       throw is.typeError('source', 'a video file path or a camera index', source);
     }
     const stream = estimator.stream({ iterations, reuseFeatures, warmStart });
-    return new VideoFlowSession(capture, stream, { maxFrames, signal: opts.signal });
+    return new VideoFlowSession(capture, stream, { maxFrames, signal: opts.signal, source: typeof source === 'string' ? 'file' : 'camera' });
   }
 
   private static capture(source: string | number): VideoCaptureLike {
@@ -92,7 +95,10 @@ export class VideoFlowSession implements AsyncIterable<VideoFlowFrame> {
       await this.stream.push(current);
       while (index + 1 < this.maxFrames && !this.signal?.aborted) {
         const next = await this.read();
-        if (!next) break;
+        if (!next) {
+          this.checkComplete(index + 1);
+          break;
+        }
         index++;
         // Decode of the frame after this one starts while this pair is inferred.
         const pending = this.stream.push(next);
@@ -103,6 +109,20 @@ export class VideoFlowSession implements AsyncIterable<VideoFlowFrame> {
       }
     } finally {
       await this.close();
+    }
+  }
+
+  /**
+   * A file that ends well before the length its container announces is truncated or corrupt: that is an error,
+   * not a silent end (the pairs before it have been yielded). A frame or two of slack, or 1% of long videos,
+   * allows for containers whose counts are estimates.
+   */
+  private checkComplete(framesRead: number): void {
+    if (this.frameCount <= 0 || this.source === 'camera') return;
+    const slack = Math.max(2, Math.ceil(this.frameCount / 100));
+    if (framesRead + slack < this.frameCount) {
+      throw new FlowError('ERR_VIDEO', `the video ended after ${framesRead} of the ${this.frameCount} frames its container ` +
+        'announces (truncated or corrupt file)');
     }
   }
 

@@ -1,5 +1,6 @@
 import { strict as assert } from 'assert';
-import { FlowEstimator, ImageLike, MatLike } from '../lib';
+import { FlowError, FlowEstimator, ImageLike, MatLike } from '../lib';
+import { opencv } from '../lib/opencv';
 import { exportModel, maxAbsDiff, syntheticPair, THREADS } from './helpers';
 
 /** The same pixels in another channel layout. */
@@ -52,6 +53,41 @@ describe('frame formats: every layout of the same pixels gives the same flow', f
   it('an OpenCV Mat (BGR), and a Mat beside a plain image', async () => {
     assert.equal(maxAbsDiff((await flow.estimate(matOf(a), matOf(b), { iterations: 4 })).data, reference), 0);
     assert.equal(maxAbsDiff((await flow.estimate(matOf(a), b, { iterations: 4 })).data, reference), 0);
+  });
+
+  it('a region of interest of a larger OpenCV Mat is read as its own pixels', async () => {
+    const cv = opencv() as unknown as {
+      Mat: new (data: Buffer, rows: number, cols: number, type: number) => MatLike & { getRegion(rect: unknown): MatLike };
+      Rect: new (x: number, y: number, w: number, h: number) => unknown; CV_8UC3: number;
+    };
+    // Each frame sits at (10, 6) inside a larger BGR Mat of noise; the region is not continuous in memory.
+    const embed = (image: ImageLike) => {
+      const bgr = matOf(image).getData();
+      const big = Buffer.alloc(100 * 90 * 3, 77);
+      for (let y = 0; y < image.height; y++) bgr.copy(big, 3 * ((y + 6) * 100 + 10), 3 * y * image.width, 3 * (y + 1) * image.width);
+      return new cv.Mat(big, 90, 100, cv.CV_8UC3).getRegion(new cv.Rect(10, 6, image.width, image.height));
+    };
+    const field = await flow.estimate(embed(a), embed(b), { iterations: 4 });
+    assert.equal(maxAbsDiff(field.data, reference), 0);
+  });
+
+  it('a Mat whose pixels cannot be read is a TypeError naming the frame and the cause', async () => {
+    const broken: MatLike = { rows: 64, cols: 80, channels: 3, type: 16, getData: () => { throw 'Mat::GetData - no data'; } };
+    await assert.rejects(flow.estimate(broken, b), (e: TypeError & { code?: string }) => e instanceof TypeError &&
+      e.code === 'ERR_INVALID_ARG_VALUE' && /frameA/.test(e.message) && /Mat::GetData - no data/.test(e.message));
+    const short: MatLike = { rows: 64, cols: 80, channels: 3, type: 16, getData: () => Buffer.alloc(100) };
+    await assert.rejects(flow.estimate(a, short), (e: FlowError) => e.code === 'ERR_INPUT_SIZE' &&
+      /frameB holds 100 bytes of pixels, but 80x64 with 3 channel\(s\) of CV_8U needs 15360/.test(e.message));
+  });
+
+  it('frames in a SharedArrayBuffer are copied and give the same flow', async () => {
+    const shared = (image: ImageLike): ImageLike => {
+      const data = new Uint8Array(new SharedArrayBuffer(image.data.length));
+      data.set(image.data);
+      return { ...image, data };
+    };
+    const field = await flow.estimate(shared(a), shared(b), { iterations: 4 });
+    assert.equal(maxAbsDiff(field.data, reference), 0);
   });
 
   it('gray frames give the flow of their RGB replication', async () => {

@@ -55,6 +55,29 @@ describe('video sessions over OpenCV captures', function () {
     assert.equal(flow.pending, 0);
   });
 
+  it('a video cut short ends with ERR_VIDEO, not as if it were complete', async () => {
+    const cv = opencv();
+    const whole = path.join(tmpDir(), 'whole.avi');
+    const writer = new cv.VideoWriter(whole, cv.VideoWriter.fourcc('MJPG'), 24, new cv.Size(96, 64), true);
+    for (let k = 0; k < 40; k++) {
+      const bgr = Buffer.alloc(96 * 64 * 3);
+      for (let i = 0; i < bgr.length; i++) bgr[i] = (i * 7 + k * 13 + ((i / 288) | 0) * 5) % 251;
+      writer.write(new cv.Mat(bgr, 64, 96, cv.CV_8UC3));
+    }
+    writer.release();
+    let pairs = 0;
+    for await (const _ of VideoFlowSession.open(flow, whole, { iterations: 1 })) pairs++;
+    assert.equal(pairs, 39, 'the whole file reads to its end');
+
+    const cut = path.join(tmpDir(), 'cut.avi');
+    const bytes = fs.readFileSync(whole);
+    fs.writeFileSync(cut, bytes.subarray(0, bytes.length / 2));
+    let before = 0;
+    await assert.rejects(async () => { for await (const _ of VideoFlowSession.open(flow, cut, { iterations: 1 })) before++; },
+      (e: FlowError) => e.code === 'ERR_VIDEO' && /the video ended after \d+ of the 40 frames its container announces \(truncated or corrupt file\)/.test(e.message));
+    assert.ok(before > 0 && before < 39, `pairs before the error: ${before}`);
+  });
+
   it('answers a missing or corrupt video with ERR_VIDEO', async () => {
     assert.throws(() => VideoFlowSession.open(flow, '/nonexistent/clip.mp4'),
       (e: FlowError) => e instanceof FlowError && e.code === 'ERR_VIDEO' && /'\/nonexistent\/clip\.mp4' does not exist/.test(e.message));
