@@ -5,6 +5,7 @@ import { captureCallerStack, FlowError } from './FlowError';
 import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
 import { FlowStream, FlowStreamOptions } from './FlowStream';
+import { defaultMemoryLimit, estimateRequestMemory, formatBytes } from './memory';
 import { resolveModel } from './models';
 import * as is from './validate';
 
@@ -21,6 +22,11 @@ export interface LoadOptions {
   weights?: string;
   /** Requests queued or running on this model at once; more are refused with ERR_QUEUE_FULL. Default 64. */
   queueLimit?: number;
+  /**
+   * Bytes one request may need beyond the loaded model, as estimated from the frame size before anything is
+   * allocated; larger frames are refused with ERR_INPUT_SIZE. Default: half of this machine's memory.
+   */
+  memoryLimit?: number;
 }
 
 export interface EstimateOptions {
@@ -47,7 +53,7 @@ export interface ModelInfo {
   raw: Record<string, unknown>;
 }
 
-const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'weights', 'queueLimit'];
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'weights', 'queueLimit', 'memoryLimit'];
 const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'signal'];
 const DEVICE_PATTERN = /^(auto|cpu|cuda|cuda:\d{1,4})$/;
 const MAX_ITERATIONS = 100;
@@ -86,11 +92,14 @@ export class FlowEstimator {
   readonly device: string;
   /** Names of the tensors a `weights` file replaced (empty when none was given). */
   readonly weightsLoaded: readonly string[];
+  /** Bytes one request may need beyond the loaded model (the `memoryLimit` option). */
+  readonly memoryLimit: number;
   private readonly model: NativeFlowModel;
   private disposing: Promise<void> | undefined;
 
-  private constructor(model: NativeFlowModel, info: ModelInfo, device: string, weightsLoaded: string[]) {
+  private constructor(model: NativeFlowModel, info: ModelInfo, device: string, weightsLoaded: string[], memoryLimit: number) {
     this.model = model;
+    this.memoryLimit = memoryLimit;
     this.info = info;
     this.device = device;
     this.weightsLoaded = weightsLoaded;
@@ -105,6 +114,8 @@ export class FlowEstimator {
     if (!DEVICE_PATTERN.test(device)) throw is.valueError('device', "'auto', 'cpu', 'cuda' or 'cuda:N'", device);
     const threads = opts.threads === undefined ? os.availableParallelism() : is.integer('threads', opts.threads, 1, 1024);
     const queueLimit = opts.queueLimit === undefined ? 64 : is.integer('queueLimit', opts.queueLimit, 1, 1_000_000);
+    const memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit()
+      : is.integer('memoryLimit', opts.memoryLimit, 64 * 2 ** 20, Number.MAX_SAFE_INTEGER);
     let weights: string | undefined;
     if (opts.weights !== undefined) {
       weights = is.string('weights', opts.weights);
@@ -115,7 +126,7 @@ export class FlowEstimator {
       const loaded = await nativeModel.load(model, weights, device, threads);
       const info = modelInfo(loaded, model);
       if (loaded.divFlow !== undefined) info.divFlow = loaded.divFlow;
-      return new FlowEstimator(nativeModel, info, loaded.device, loaded.weightsLoaded);
+      return new FlowEstimator(nativeModel, info, loaded.device, loaded.weightsLoaded, memoryLimit);
     } catch (error) {
       await nativeModel.dispose();
       throw error instanceof FlowError ? error : FlowError.fromNative(error, stack);
@@ -161,6 +172,7 @@ export class FlowEstimator {
     if (a.width < MIN_FRAME_SIDE || a.height < MIN_FRAME_SIDE) {
       throw new FlowError('ERR_INPUT_SIZE', `frames are ${a.width}x${a.height}; the smallest this model takes is ${MIN_FRAME_SIDE}x${MIN_FRAME_SIDE}`);
     }
+    this.checkMemory(a.width, a.height);
     if (signal?.aborted) throw new FlowError('ERR_ABORTED', 'the request was aborted before it was queued');
 
     const request = this.model.estimate(a, b, iterations);
@@ -188,7 +200,18 @@ export class FlowEstimator {
     if (this.disposing) throw new FlowError('ERR_DISPOSED', 'stream() was called after dispose()');
     const opts = FlowStream.options(options, this.info.defaultIterations);
     return new FlowStream(this.model, FlowEstimator.nextStream++, opts.iterations, opts.reuseFeatures, opts.warmStart,
-      () => this.disposed);
+      () => this.disposed, (width, height) => this.checkMemory(width, height));
+  }
+
+  /** Refuses a frame size whose estimated memory is over this model's limit, before anything is allocated. */
+  private checkMemory(width: number, height: number): void {
+    const needed = estimateRequestMemory(this.info, width, height);
+    if (needed.total > this.memoryLimit) {
+      const volume = needed.correlation ? ` (all-pairs correlation ${formatBytes(needed.correlation)})` : '';
+      throw new FlowError('ERR_INPUT_SIZE', `a ${width}x${height} pair on ${this.info.name} needs about ` +
+        `${formatBytes(needed.total)}${volume}, over this model's memoryLimit of ${formatBytes(this.memoryLimit)}: ` +
+        'use smaller frames, or raise memoryLimit');
+    }
   }
 
   private static nextStream = 1;

@@ -27,7 +27,7 @@ export class FlowStream {
   /** @internal */
   constructor(private readonly model: NativeFlowModel, private readonly id: number,
     private readonly iterations: number, private readonly reuseFeatures: boolean, private readonly warmStart: boolean,
-    private readonly isDisposed: () => boolean) {}
+    private readonly isDisposed: () => boolean, private readonly checkSize: (width: number, height: number) => void) {}
 
   /** Frames pushed so far. */
   get length(): number {
@@ -40,6 +40,7 @@ export class FlowStream {
       if (this.closed) throw new FlowError('ERR_DISPOSED', 'push() was called after the stream was closed');
       if (this.isDisposed()) throw new FlowError('ERR_DISPOSED', 'push() was called after the model was disposed');
       const native = toNativeFrame(`frame ${this.frames}`, frame);
+      this.checkSize(native.width, native.height);
       const request = this.model.streamStep(this.id, native, this.iterations, this.reuseFeatures, this.warmStart);
       this.frames++;
       return request.promise.then(

@@ -1,6 +1,7 @@
 """Hostile and broken checkpoint and export files for the fuzz runner (run with /usr/bin/python3, PYTHONPATH=python).
 
     corpus.py --out DIR --weights N --models M [--seed S]
+    corpus.py --craft NAME --out FILE      one named case of the findings the tests pin (see CRAFTED)
 
 Writes N weights files and M model exports into DIR and a DIR/cases.json that lists them: truncations, flipped bytes
 with and without a rebuilt zip (so that the CRC does or does not give them away), storage records of the wrong size,
@@ -299,13 +300,94 @@ def model_cases(base: bytes, metadata_variants, rng: random.Random):
     return f"metadata-{label}", blob, f"out-of-range metadata: {label}"
 
 
+def _base():
+    torch.manual_seed(0)
+    model = models.build(ARCH).eval()
+    return model, StateDictFile(model.state_dict())
+
+
+def _with_tensor(file: StateDictFile, name: str, **changes) -> StateDictFile:
+    out = StateDictFile({}, prefix="")
+    out.tensors, out.data = collections.OrderedDict(file.tensors), dict(file.data)
+    t = out.tensors[name]
+    out.tensors[name] = _Tensor(t.storage, changes.get("offset", t.offset), changes.get("sizes", t.sizes),
+                                changes.get("strides", t.strides))
+    return out
+
+
+def _export_variant(model, **attributes) -> bytes:
+    info = models.metadata(ARCH, name="crafted", trained_on="random", weights_source="random")
+    models.attach_metadata(model, info)
+    for key, value in attributes.items():
+        setattr(model, key, value)
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(model), buffer)
+    return buffer.getvalue()
+
+
+def craft(name: str) -> bytes:
+    """The files behind each finding the tests pin, by name."""
+    model, base = _base()
+    first = next(iter(base.tensors))
+    key = base.tensors[first].storage.key
+    if name == "storage-1-byte":
+        return base.zip(data={**base.data, key: base.data[key][:1]})
+    if name == "storage-short-by-2":
+        return base.zip(data={**base.data, key: base.data[key][:-2]})
+    if name == "strides-short":
+        return _with_tensor(base, first, strides=base.tensors[first].strides[:-1]).zip()
+    if name == "strides-empty":
+        return _with_tensor(base, first, strides=()).zip()
+    if name.startswith("nested-"):
+        depth = 1_000_000
+        body = {"nested-lists": b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b".",
+                "nested-tuples": _nested(depth, b"(", b"t"),
+                "nested-dicts": b"\x80\x02" + b"}K\x01" * depth + b"s" * (depth - 1) + b"."}[name]
+        return base.zip(pickle_bytes=body)
+    if name == "marks-20mb":
+        return base.zip(pickle_bytes=b"\x80\x02" + b"(" * (20 << 20) + b".")
+    if name == "flipped-tensor-data":
+        blob = bytearray(base.zip())
+        at = blob.rfind(base.data[key][:16])
+        blob[at + 5] ^= 0x40
+        return bytes(blob)
+    if name == "local-header-shifted":
+        blob = bytearray(base.zip())
+        at = blob.find(b"PK\x03\x04", 1)
+        struct.pack_into("<H", blob, at + 28, struct.unpack_from("<H", blob, at + 28)[0] + 4)
+        return bytes(blob)
+    if name == "legacy-huge-count":
+        return base.legacy(counts={key: 2 ** 61 + 1})
+    if name == "export-stride-0":
+        return _export_variant(model, flow_stride=0)
+    if name == "export-stride-huge":
+        return _export_variant(model, flow_stride=99999999999)
+    if name == "export-min-size-20000":
+        return _export_variant(model, flow_min_size=20000)
+    if name == "export-iterations-1e9":
+        return _export_variant(model, flow_default_iterations=10 ** 9)
+    if name == "export-storage-short":
+        return rebuild(_export_variant(model), lambda n, d: d[:len(d) - 8] if n.endswith("/data/0") else d)
+    if name == "export-nan-weights":
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.fill_(float("nan"))
+        return _export_variant(model)
+    raise SystemExit(f"unknown case {name!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
     parser.add_argument("--weights", type=int, default=100)
     parser.add_argument("--models", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--craft", metavar="NAME", help="write one named case to --out (a file) and exit")
     args = parser.parse_args()
+    if args.craft:
+        with open(args.out, "wb") as f:
+            f.write(craft(args.craft))
+        return
     os.makedirs(args.out, exist_ok=True)
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
