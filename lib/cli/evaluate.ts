@@ -48,6 +48,10 @@ export const evaluateCommand: CommandSpec = {
       if (pairs.length === 0) throw new UsageError(`no image pairs with ground truth found in '${folder}'`);
       return { folder, pairs };
     });
+    const json = stringOption(values, 'json');
+    if (json !== undefined && !fs.existsSync(path.dirname(path.resolve(json)))) {
+      throw new UsageError(`--json: folder '${path.dirname(path.resolve(json))}' does not exist`);
+    }
     const models = (stringOption(values, 'model') ?? 'raft-small').split(',');
     const rows: Record<string, unknown>[] = [];
     for (const model of models) {
@@ -70,7 +74,6 @@ export const evaluateCommand: CommandSpec = {
         await flow.dispose();
       }
     }
-    const json = stringOption(values, 'json');
     if (json) fs.writeFileSync(json, JSON.stringify(rows, null, 2));
   },
 };
