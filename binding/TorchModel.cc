@@ -65,17 +65,21 @@ void CheckIsExport(const std::string& path) {
 void CheckTensorsFitStorage(const torch::jit::Module& module, const std::string& path) {
   auto check = [&](const std::string& name, const at::Tensor& t) {
     if (!t.defined() || t.numel() == 0 || !t.has_storage()) return;
+    auto fail = [&](const std::string& why) {
+      throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "': tensor " + name + " " + why + " (corrupt file?)");
+    };
     int64_t last = t.storage_offset();
     for (int64_t d = 0; d < t.dim(); ++d) {
-      if (t.stride(d) < 0)
-        throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "': tensor " + name + " has a negative stride");
-      last += (t.size(d) - 1) * t.stride(d);
+      int64_t step = 0;
+      if (t.stride(d) < 0) fail("has a negative stride");
+      if (__builtin_mul_overflow(t.size(d) - 1, t.stride(d), &step) || __builtin_add_overflow(last, step, &last)) {
+        fail("reaches past any storage");
+      }
     }
-    const uint64_t needed = static_cast<uint64_t>(last + 1) * t.element_size();
-    if (last < 0 || needed > t.storage().nbytes()) {
-      throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "': tensor " + name + " needs " +
-                                            std::to_string(needed) + " bytes but its storage holds " +
-                                            std::to_string(t.storage().nbytes()) + " (corrupt file?)");
+    uint64_t needed = 0;
+    if (last < 0 || __builtin_mul_overflow(static_cast<uint64_t>(last) + 1, t.element_size(), &needed) ||
+        needed > t.storage().nbytes()) {
+      fail("needs " + std::to_string(needed) + " bytes but its storage holds " + std::to_string(t.storage().nbytes()));
     }
   };
   for (const auto& p : module.named_parameters(true)) check(p.name, p.value);
