@@ -194,6 +194,7 @@ class Unpickler {
     return values_[ref];
   }
   const TensorSpec& Spec(const Value& tensor) const { return tensors_.at(static_cast<size_t>(tensor.i)); }
+  const std::vector<TensorSpec>& tensors() const { return tensors_; }
   size_t Position() const { return pos_; }
   // Storages the pickle referred to: record key -> the storage value.
   const std::map<std::string, Ref>& storages() const { return storages_; }
@@ -594,6 +595,9 @@ StateDict ReadLegacy(const std::string& path, uint64_t size) {
 }  // namespace
 
 void StateDictReader::CheckExportStorages(ZipArchive& zip, const std::string& path) {
+  auto fail = [&](const std::string& why) {
+    throw FlowError("ERR_MODEL_LOAD", "cannot read model file '" + path + "': " + why);
+  };
   for (const std::string archive : {"data", "constants"}) {
     if (!zip.Has(archive + ".pkl")) continue;
     std::string bytes(zip.Get(archive + ".pkl").size, '\0');
@@ -602,17 +606,22 @@ void StateDictReader::CheckExportStorages(ZipArchive& zip, const std::string& pa
     pickle.At(pickle.Run());
     for (const auto& [key, ref] : pickle.storages()) {
       const std::string record = archive + "/" + key;
-      if (!zip.Has(record)) {
-        throw FlowError("ERR_MODEL_LOAD",
-                        "cannot read model file '" + path + "': tensor record " + record + " is missing");
-      }
+      if (!zip.Has(record)) fail("tensor record " + record + " is missing");
       const Value& storage = pickle.At(ref);
       uint64_t expected = 0;
       if (__builtin_mul_overflow(static_cast<uint64_t>(storage.i), c10::elementSize(storage.dtype), &expected) ||
           zip.Get(record).size != expected) {
-        throw FlowError("ERR_MODEL_LOAD", "cannot read model file '" + path + "': tensor record " + record + " holds " +
-                                              std::to_string(zip.Get(record).size) + " bytes, its storage declares " +
-                                              std::to_string(expected));
+        fail("tensor record " + record + " holds " + std::to_string(zip.Get(record).size) +
+             " bytes, its storage declares " + std::to_string(expected));
+      }
+    }
+    // Each tensor's view must lie inside its storage: LibTorch would read past it without a word.
+    for (const TensorSpec& spec : pickle.tensors()) {
+      const Value& storage = pickle.At(spec.storage);
+      int64_t extent = 0;
+      if (!ViewExtent(spec, &extent) || extent > storage.i) {
+        fail("a tensor in " + archive + ".pkl reaches past its storage " + archive + "/" + storage.s + " (" +
+             std::to_string(storage.i) + " elements)");
       }
     }
   }

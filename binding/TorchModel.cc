@@ -61,31 +61,6 @@ void CheckIsExport(const std::string& path) {
   StateDictReader::CheckExportStorages(zip, path);
 }
 
-// A tensor whose view reaches past its storage would read foreign memory: LibTorch does not check this on load.
-void CheckTensorsFitStorage(const torch::jit::Module& module, const std::string& path) {
-  auto check = [&](const std::string& name, const at::Tensor& t) {
-    if (!t.defined() || t.numel() == 0 || !t.has_storage()) return;
-    auto fail = [&](const std::string& why) {
-      throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "': tensor " + name + " " + why + " (corrupt file?)");
-    };
-    int64_t last = t.storage_offset();
-    for (int64_t d = 0; d < t.dim(); ++d) {
-      int64_t step = 0;
-      if (t.stride(d) < 0) fail("has a negative stride");
-      if (__builtin_mul_overflow(t.size(d) - 1, t.stride(d), &step) || __builtin_add_overflow(last, step, &last)) {
-        fail("reaches past any storage");
-      }
-    }
-    uint64_t needed = 0;
-    if (last < 0 || __builtin_mul_overflow(static_cast<uint64_t>(last) + 1, t.element_size(), &needed) ||
-        needed > t.storage().nbytes()) {
-      fail("needs " + std::to_string(needed) + " bytes but its storage holds " + std::to_string(t.storage().nbytes()));
-    }
-  };
-  for (const auto& p : module.named_parameters(true)) check(p.name, p.value);
-  for (const auto& b : module.named_buffers(true)) check(b.name, b.value);
-}
-
 }  // namespace
 
 ModelInfo TorchModel::Load(const LoadOptions& options) {
@@ -101,7 +76,6 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
     throw FlowError("ERR_MODEL_LOAD",
                     "model file '" + options.modelPath + "' is not a loadable TorchScript export: " + e.what());
   }
-  CheckTensorsFitStorage(module_, options.modelPath);
   if (!module_.hasattr("flow_metadata") || !module_.attr("flow_metadata").isString()) {
     throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
                                           "' is a TorchScript module but not an optical-flow export (it has no "

@@ -53,7 +53,7 @@ export function opencv(): OpenCV {
     try {
       cv = require('@u4/opencv4nodejs') as OpenCV;
     } catch (error) {
-      throw new FlowError('ERR_NATIVE_MISSING', 'video needs @u4/opencv4nodejs, an optional peer dependency of this package: ' +
+      throw new FlowError('ERR_NATIVE_MISSING', 'OpenCV Mats, image files and video need @u4/opencv4nodejs, an optional peer dependency of this package: ' +
         `install it with \`npm install @u4/opencv4nodejs\` (${(error as Error).message.split('\n')[0]})`);
     }
   }

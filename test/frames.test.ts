@@ -75,6 +75,9 @@ describe('frame formats: every layout of the same pixels gives the same flow', f
     const broken: MatLike = { rows: 64, cols: 80, channels: 3, type: 16, getData: () => { throw 'Mat::GetData - no data'; } };
     await assert.rejects(flow.estimate(broken, b), (e: TypeError & { code?: string }) => e instanceof TypeError &&
       e.code === 'ERR_INVALID_ARG_VALUE' && /frameA/.test(e.message) && /Mat::GetData - no data/.test(e.message));
+    // A region of interest refuses getData(); its continuous copy is read instead.
+    const region = { rows: 64, cols: 80, channels: 3, type: 16, getData: (): Buffer => { throw 'non-continuous Mat'; }, copy: () => matOf(b) };
+    assert.equal(maxAbsDiff((await flow.estimate(a, region, { iterations: 4 })).data, reference), 0);
     const short: MatLike = { rows: 64, cols: 80, channels: 3, type: 16, getData: () => Buffer.alloc(100) };
     await assert.rejects(flow.estimate(a, short), (e: FlowError) => e.code === 'ERR_INPUT_SIZE' &&
       /frameB holds 100 bytes of pixels, but 80x64 with 3 channel\(s\) of CV_8U needs 15360/.test(e.message));

@@ -72,7 +72,7 @@ Module._resolveFilename = function (request, ...rest) {
     assert.equal(out.width, 64);
     assert.equal(out.loaded, false);
     assert.equal(out.video.code, 'ERR_NATIVE_MISSING');
-    assert.match(out.video.message, /^video needs @u4\/opencv4nodejs, an optional peer dependency of this package: install it with `npm install @u4\/opencv4nodejs`/);
+    assert.match(out.video.message, /^OpenCV Mats, image files and video need @u4\/opencv4nodejs, an optional peer dependency of this package: install it with `npm install @u4\/opencv4nodejs`/);
   });
 
   it('npm pack holds only what runs: compiled library and CLI, the addon\'s sources and build file, the bundled model', () => {

@@ -5,10 +5,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { FlowEstimator, FlowField, flowMetrics } from '..';
+import { PACKAGE_ROOT } from '../binding';
 import { makeDemoClip } from './demoClip';
 import { CommandSpec, integerOption, stringOption, UsageError } from './options';
 
-const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 const ORACLE = path.join(PACKAGE_ROOT, 'test', 'oracle', 'reference.py');
 
 /** The PyTorch oracle, run with the project's Python package importable. */
@@ -76,7 +76,7 @@ export const benchCommand: CommandSpec = {
     }
     const video = values['no-video'] === true ? undefined : await benchVideo(threads);
     let correlation: unknown;
-    if (!values['video-only'] === true) {
+    if (values['video-only'] !== true) {
       const corr = oracle(['correlation', '--size', '1024', '436', '--threads', String(threads)]);
       correlation = corr.status === 0 ? JSON.parse(corr.stdout) : { error: corr.stderr };
       console.log(`FlowNetC correlation at 1024x436: ${JSON.stringify(correlation)}`);

@@ -1,12 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { colorWheelLegend, FlowEstimator, FlowField, flowMetrics, flowToColor, sideBySide, VideoFlowSession } from '..';
-import type { VideoWriterLike } from '../opencv';
+import { PACKAGE_ROOT } from '../binding';
+import { opencv, VideoWriterLike } from '../opencv';
 import { makeDemoClip } from './demoClip';
-import { matFromRgb, opencv, rgbFromMat, writePng } from './images';
+import { matFromRgb, rgbFromMat, writePng } from './images';
 import { CommandSpec, integerOption, loadOptions, stringOption, UsageError } from './options';
 
-const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 function progress(done: number, total: number, started: number) {
   const fps = done / ((Date.now() - started) / 1000);

@@ -2,22 +2,7 @@
 import * as fs from 'fs';
 import { PNG } from 'pngjs';
 import type { RgbImage } from '..';
-import type { MatInstance, OpenCV } from '../opencv';
-
-let cv: OpenCV | undefined;
-
-/** @u4/opencv4nodejs, which reading images and videos needs (an optional peer dependency of the library). */
-export function opencv(): OpenCV {
-  if (!cv) {
-    try {
-      (require('@u4/opencv-build') as { Log: { silence: boolean } }).Log.silence = true;  // it logs its config on require
-      cv = require('@u4/opencv4nodejs') as OpenCV;
-    } catch (error) {
-      throw new Error(`reading images and videos needs @u4/opencv4nodejs (npm install @u4/opencv4nodejs): ${(error as Error).message}`, { cause: error });
-    }
-  }
-  return cv;
-}
+import { MatInstance, opencv } from '../opencv';
 
 export function readImage(file: string): MatInstance {
   if (!fs.existsSync(file)) throw new Error(`image '${file}' does not exist`);

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 
-
 from .evaluation import evaluate, validation_sets, zero_flow
 
 
