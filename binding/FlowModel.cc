@@ -95,11 +95,32 @@ Napi::Value FlowModel::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (loadQueued_) throw Napi::Error::New(env, "internal: load called twice");
   loadQueued_ = true;
+  // The options were validated in TypeScript; they are copied into plain values here, on the main thread.
+  const Napi::Object in = info[0].As<Napi::Object>();
   LoadOptions options;
-  options.modelPath = info[0].As<Napi::String>();
-  options.weightsPath = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-  options.device = info[2].As<Napi::String>();
-  options.threads = info[3].As<Napi::Number>().Int32Value();
+  options.modelPath = in.Get("modelPath").As<Napi::String>();
+  if (in.Get("weightsPath").IsString()) options.weightsPath = in.Get("weightsPath").As<Napi::String>();
+  if (in.Get("keyFormats").IsArray()) {
+    const Napi::Array formats = in.Get("keyFormats").As<Napi::Array>();
+    for (uint32_t i = 0; i < formats.Length(); ++i) {
+      const Napi::Object format = formats.Get(i).As<Napi::Object>();
+      KeyFormat keyFormat;
+      keyFormat.name = format.Get("name").As<Napi::String>();
+      const Napi::Array rules = format.Get("rules").As<Napi::Array>();
+      for (uint32_t r = 0; r < rules.Length(); ++r) {
+        const Napi::Array rule = rules.Get(r).As<Napi::Array>();
+        keyFormat.rules.emplace_back(rule.Get(0u).As<Napi::String>(), rule.Get(1u).As<Napi::String>());
+      }
+      options.keyFormats.push_back(std::move(keyFormat));
+    }
+  }
+  if (in.Get("randomSeed").IsNumber()) {
+    options.randomWeights = true;
+    options.randomSeed = static_cast<uint64_t>(in.Get("randomSeed").As<Napi::Number>().Int64Value());
+  }
+  options.inputBgr = in.Get("inputBgr").ToBoolean();
+  options.device = in.Get("device").As<Napi::String>();
+  options.threads = in.Get("threads").As<Napi::Number>().Int32Value();
   return Queue(env, std::make_unique<LoadJob>(env, std::move(options)), false);
 }
 

@@ -21,6 +21,7 @@ class LoadJob : public Job {
     Napi::Array loaded = Napi::Array::New(env, info_.weightsLoaded.size());
     for (size_t i = 0; i < info_.weightsLoaded.size(); ++i) loaded.Set(i, info_.weightsLoaded[i]);
     out.Set("weightsLoaded", loaded);
+    if (!info_.weightsFormat.empty()) out.Set("weightsFormat", info_.weightsFormat);
     return out;
   }
 

@@ -1,6 +1,10 @@
 #include "ModuleWeights.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -8,28 +12,32 @@
 
 namespace {
 
-// A module's tensors under every name they can be reached by: the RAFT authors register some norm layers
-// twice (as normN and inside `downsample`), and their checkpoints list both names.
+// A module's tensor under every name it can be reached by, and every (module, attribute) that holds it.
 struct Slot {
   torch::Tensor tensor;
   std::vector<std::string> names;
+  std::vector<std::pair<torch::jit::Module, std::string>> owners;
 };
 
-void Collect(const torch::jit::Module& module, const std::string& prefix, std::map<c10::TensorImpl*, Slot>& slots,
-             std::vector<c10::TensorImpl*>& order) {
-  auto add = [&](const std::string& name, const torch::Tensor& tensor) {
+struct Slots {
+  std::map<c10::TensorImpl*, Slot> byTensor;
+  std::vector<c10::TensorImpl*> order;
+};
+
+void Collect(const torch::jit::Module& module, const std::string& prefix, Slots& slots) {
+  auto add = [&](const std::string& attribute, const torch::Tensor& tensor) {
     auto* key = tensor.unsafeGetTensorImpl();
-    auto it = slots.find(key);
-    if (it == slots.end()) {
-      slots[key] = Slot{tensor, {name}};
-      order.push_back(key);
-    } else {
-      it->second.names.push_back(name);
+    auto it = slots.byTensor.find(key);
+    if (it == slots.byTensor.end()) {
+      it = slots.byTensor.emplace(key, Slot{tensor, {}, {}}).first;
+      slots.order.push_back(key);
     }
+    it->second.names.push_back(prefix + attribute);
+    it->second.owners.emplace_back(module, attribute);
   };
-  for (const auto& p : module.named_parameters(/*recurse=*/false)) add(prefix + p.name, p.value);
-  for (const auto& b : module.named_buffers(/*recurse=*/false)) add(prefix + b.name, b.value);
-  for (const auto& child : module.named_children()) Collect(child.value, prefix + child.name + ".", slots, order);
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) add(p.name, p.value);
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) add(b.name, b.value);
+  for (const auto& child : module.named_children()) Collect(child.value, prefix + child.name + ".", slots);
 }
 
 std::string Shape(const torch::Tensor& t) {
@@ -40,11 +48,12 @@ std::string Shape(const torch::Tensor& t) {
   return out.str();
 }
 
-bool IsOptional(const std::string& name) {
-  // Checkpoints from PyTorch < 0.4.1 predate batch norm's step counter, which inference never reads.
-  const std::string suffix = "num_batches_tracked";
+bool EndsWith(const std::string& name, const std::string& suffix) {
   return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
+
+// Checkpoints from PyTorch < 0.4.1 predate batch norm's step counter, which inference never reads.
+bool IsOptional(const std::string& name) { return EndsWith(name, "num_batches_tracked"); }
 
 std::string List(const std::vector<std::string>& names) {
   std::ostringstream out;
@@ -54,61 +63,147 @@ std::string List(const std::vector<std::string>& names) {
   return out.str();
 }
 
-}  // namespace
+// What reading the file under one format would do: the copies to make, or the problems in the way.
+struct Match {
+  std::vector<std::pair<const Slot*, torch::Tensor>> assignments;
+  std::vector<std::string> loaded, missing, unexpected, doubled, misshaped;
+  size_t Problems() const { return missing.size() + unexpected.size() + doubled.size() + misshaped.size(); }
+};
 
-std::vector<std::string> ModuleWeights::Apply(torch::jit::Module& module, const StateDict& state,
-                                              const std::string& path) {
-  static const std::string kDataParallel = "module.";
-  std::map<std::string, torch::Tensor> file;
-  std::vector<std::string> fileOrder;
-  for (const auto& name : state.names) {
-    const bool prefixed = name.compare(0, kDataParallel.size(), kDataParallel) == 0;
-    const std::string key = prefixed ? name.substr(kDataParallel.size()) : name;
-    file[key] = state.tensors.at(name);
-    fileOrder.push_back(key);
-  }
-
-  std::map<c10::TensorImpl*, Slot> slots;
-  std::vector<c10::TensorImpl*> order;
-  Collect(module, "", slots, order);
-
-  std::set<std::string> known;
-  std::vector<std::string> missing, misshaped, loaded;
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
-  for (auto* key : order) {
-    const Slot& slot = slots[key];
-    known.insert(slot.names.begin(), slot.names.end());
-    const torch::Tensor* source = nullptr;
-    std::string found;
-    for (const auto& name : slot.names) {
-      auto it = file.find(name);
-      if (it == file.end()) continue;
-      if (it->second.sizes() != slot.tensor.sizes()) {
-        misshaped.push_back(name + " (file " + Shape(it->second) + ", model " + Shape(slot.tensor) + ")");
-      }
-      source = &it->second;
-      found = name;
+Match MatchFormat(const Slots& slots, const StateDict& state, const KeyFormat& format) {
+  std::vector<std::pair<std::regex, std::string>> rules;
+  for (const auto& [pattern, replacement] : format.rules) {
+    try {
+      rules.emplace_back(std::regex(pattern, std::regex::ECMAScript), replacement);
+    } catch (const std::regex_error& e) {
+      throw FlowError("ERR_WEIGHTS", "key format '" + format.name + "' has an invalid rule '" + pattern + "'");
     }
-    if (!source) {
-      if (!IsOptional(slot.names.front())) missing.push_back(slot.names.front());
+  }
+  Match match;
+  std::map<std::string, std::string> renamed;  // module name -> the file's key
+  std::vector<std::string> renamedOrder;
+  for (const auto& key : state.names) {
+    std::string name = key;
+    for (const auto& [pattern, replacement] : rules) name = std::regex_replace(name, pattern, replacement);
+    auto [it, inserted] = renamed.emplace(name, key);
+    if (!inserted) {
+      match.doubled.push_back(it->second + " and " + key + " (both " + name + ")");
       continue;
     }
-    copies.emplace_back(slot.tensor, *source);
-    loaded.push_back(found);
+    renamedOrder.push_back(name);
   }
-  std::vector<std::string> unexpected;
-  for (const auto& key : fileOrder) {
-    if (!known.count(key)) unexpected.push_back(key);
+
+  std::set<std::string> known;
+  for (auto* key : slots.order) {
+    const Slot& slot = slots.byTensor.at(key);
+    known.insert(slot.names.begin(), slot.names.end());
+    std::vector<std::string> found;
+    for (const auto& name : slot.names) {
+      if (renamed.count(name)) found.push_back(name);
+    }
+    if (found.empty()) {
+      if (!IsOptional(slot.names.front())) match.missing.push_back(slot.names.front());
+      continue;
+    }
+    const torch::Tensor& source = state.tensors.at(renamed.at(found.front()));
+    bool shapesAgree = true;
+    for (const auto& name : found) {
+      const torch::Tensor& t = state.tensors.at(renamed.at(name));
+      if (t.sizes() != slot.tensor.sizes()) {
+        match.misshaped.push_back(name + " (file " + Shape(t) + ", model " + Shape(slot.tensor) + ")");
+        shapesAgree = false;
+      } else if (found.size() > 1 && t.unsafeGetTensorImpl() != source.unsafeGetTensorImpl() && !t.equal(source)) {
+        // Two names of one module tensor must carry one value, or the file is ambiguous.
+        match.doubled.push_back(found.front() + " and " + name + " (one tensor, two values)");
+        shapesAgree = false;
+      }
+    }
+    if (!shapesAgree) continue;
+    match.assignments.emplace_back(&slot, source);
+    match.loaded.push_back(found.front());
   }
-  if (!missing.empty() || !unexpected.empty() || !misshaped.empty()) {
+  for (const auto& name : renamedOrder) {
+    if (!known.count(name)) match.unexpected.push_back(name);
+  }
+  return match;
+}
+
+}  // namespace
+
+AppliedWeights ModuleWeights::Apply(torch::jit::Module& module, const StateDict& state,
+                                    const std::vector<KeyFormat>& formats, const std::string& path) {
+  if (formats.empty()) throw FlowError("ERR_WEIGHTS", "no key format to read weights file '" + path + "' with");
+  Slots slots;
+  Collect(module, "", slots);
+
+  size_t best = 0;
+  std::vector<Match> matches;
+  for (size_t i = 0; i < formats.size(); ++i) {
+    matches.push_back(MatchFormat(slots, state, formats[i]));
+    if (matches[i].Problems() < matches[best].Problems()) best = i;
+    if (matches[i].Problems() == 0) break;
+  }
+  const Match& match = matches[best];
+  if (match.Problems() != 0) {
+    // Keys are named as the model names them, after the format's renaming.
     std::string message = "weights file '" + path + "' does not match the model:";
-    if (!missing.empty()) message += " missing keys: " + List(missing) + ";";
-    if (!unexpected.empty()) message += " unexpected keys: " + List(unexpected) + ";";
-    if (!misshaped.empty()) message += " mis-shaped keys: " + List(misshaped) + ";";
+    if (!match.missing.empty()) message += " missing keys: " + List(match.missing) + ";";
+    if (!match.unexpected.empty()) message += " unexpected keys: " + List(match.unexpected) + ";";
+    if (!match.misshaped.empty()) message += " mis-shaped keys: " + List(match.misshaped) + ";";
+    if (!match.doubled.empty()) message += " keys naming one tensor twice: " + List(match.doubled) + ";";
     message.pop_back();
+    if (formats.size() > 1) {
+      message += " (read with " + formats[best].name + " names, the closest of the " + std::to_string(formats.size()) +
+                 " key formats tried)";
+    }
     throw FlowError("ERR_WEIGHTS", message);
   }
   torch::NoGradGuard noGrad;
-  for (auto& [target, source] : copies) target.copy_(source.to(target.dtype()));
-  return loaded;
+  for (const auto& [slot, source] : match.assignments) {
+    torch::Tensor value = source.to(slot->tensor.dtype()).contiguous().clone();
+    for (const auto& [owner, attribute] : slot->owners) {
+      torch::jit::Module holder = owner;
+      holder.setattr(attribute, value);
+    }
+  }
+  return AppliedWeights{formats[best].name, match.loaded};
+}
+
+void ModuleWeights::Randomize(torch::jit::Module& module, uint64_t seed) {
+  Slots slots;
+  Collect(module, "", slots);
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  // The bound of a layer's weights, by the module that holds them, so that its bias shares it.
+  std::map<c10::ivalue::Object*, double> bounds;
+  torch::NoGradGuard noGrad;
+  auto fill = [&](const Slot& slot, bool weightsOnly) {
+    const std::string& name = slot.names.front();
+    const torch::Tensor& t = slot.tensor;
+    auto* owner = slot.owners.front().first._ivalue().get();
+    torch::Tensor value = torch::empty(t.sizes(), torch::TensorOptions().dtype(t.dtype()));
+    if (EndsWith(name, "weight") && t.dim() >= 2) {
+      const int64_t fanIn = t.numel() / t.size(0);
+      const double bound = 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(fanIn, 1)));
+      bounds[owner] = bound;
+      value.uniform_(-bound, bound, generator);
+    } else if (weightsOnly) {
+      return;
+    } else if (EndsWith(name, "bias") && bounds.count(owner)) {
+      value.uniform_(-bounds[owner], bounds[owner], generator);
+    } else if (EndsWith(name, "weight") || EndsWith(name, "running_var")) {
+      value.fill_(1);
+    } else {
+      value.zero_();
+    }
+    for (const auto& [holder, attribute] : slot.owners) {
+      torch::jit::Module target = holder;
+      target.setattr(attribute, value);
+    }
+  };
+  // Weights first, so that every bias knows its layer's bound.
+  for (auto* key : slots.order) fill(slots.byTensor.at(key), true);
+  for (auto* key : slots.order) {
+    const Slot& slot = slots.byTensor.at(key);
+    if (!(EndsWith(slot.names.front(), "weight") && slot.tensor.dim() >= 2)) fill(slot, false);
+  }
 }

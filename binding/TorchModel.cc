@@ -90,13 +90,24 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
   }
   minSize_ = std::max(TypedProperty(module_, "flow_min_size", 1, kMaxMinSize, options.modelPath), stride_);
   defaultIterations_ = TypedProperty(module_, "flow_default_iterations", 1, kMaxIterations, options.modelPath);
+  const bool weightless = module_.hasattr("flow_weightless") && module_.attr("flow_weightless").isBool() &&
+                          module_.attr("flow_weightless").toBool();
   if (!options.weightsPath.empty()) {
     const StateDict state = StateDictReader::Read(options.weightsPath);
-    info.weightsLoaded = ModuleWeights::Apply(module_, state, options.weightsPath);
+    AppliedWeights applied = ModuleWeights::Apply(module_, state, options.keyFormats, options.weightsPath);
+    info.weightsLoaded = std::move(applied.loaded);
+    info.weightsFormat = std::move(applied.format);
     // FlowNet checkpoints carry the scale between network output and pixels.
     auto scale = state.scalars.find("div_flow");
     if (scale != state.scalars.end() && module_.hasattr("div_flow")) module_.setattr("div_flow", scale->second);
+  } else if (options.randomWeights) {
+    ModuleWeights::Randomize(module_, options.randomSeed);
+  } else if (weightless) {
+    throw FlowError("ERR_WEIGHTS", "model file '" + options.modelPath +
+                                       "' holds the architecture without weights: give weights (a published name, "
+                                       "a file) or ask for random ones");
   }
+  inputBgr_ = options.inputBgr;
   if (module_.hasattr("div_flow") && module_.attr("div_flow").isDouble())
     info.divFlow = module_.attr("div_flow").toDouble();
   module_.eval();
@@ -128,6 +139,7 @@ torch::Tensor TorchModel::ToTensor(const Frame& frame) const {
     case ChannelOrder::BGRA: rgb = hwc.narrow(2, 0, 3).flip({2}); break;
     case ChannelOrder::Gray: rgb = hwc.expand({frame.height, frame.width, 3}); break;
   }
+  if (inputBgr_) rgb = rgb.flip({2});
   return rgb.permute({2, 0, 1}).unsqueeze(0).to(device_, torch::kFloat32).contiguous();
 }
 

@@ -1,6 +1,7 @@
 // A loaded TorchScript flow model and the work done on it. Plain C++: used only on the model's worker thread.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -8,11 +9,16 @@
 #include <torch/torch.h>
 
 #include "Frame.h"
+#include "ModuleWeights.h"
 #include "Padding.h"
 
 struct LoadOptions {
   std::string modelPath;
-  std::string weightsPath;  // optional state dict applied over the export's own weights
+  std::string weightsPath;            // a state dict put in place of the export's own weights, when given
+  std::vector<KeyFormat> keyFormats;  // how the weights file may name the tensors, tried in order
+  bool randomWeights = false;         // random weights instead (an explicit request: tests and training)
+  uint64_t randomSeed = 0;
+  bool inputBgr = false;  // the weights expect BGR input (FlowNetPytorch's Caffe conversion)
   std::string device = "cpu";
   int threads = 1;
 };
@@ -29,6 +35,7 @@ struct ModelInfo {
   int minSize = 64;
   int defaultIterations = 12;
   std::vector<std::string> weightsLoaded;  // names of the tensors a weights file replaced
+  std::string weightsFormat;               // the key format the weights file was read with
   double divFlow = 0;                      // FlowNet's output scale in use (0 for other models)
 };
 
@@ -70,5 +77,6 @@ class TorchModel {
   int minSize_ = 64;
   int defaultIterations_ = 12;
   bool loaded_ = false;
+  bool inputBgr_ = false;
   std::map<uint32_t, StreamState> streams_;
 };

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as os from 'os';
 import { native, NativeFlowModel, NativeLoadResult } from './binding';
 import { captureCallerStack, FlowError } from './FlowError';
@@ -6,20 +5,43 @@ import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
 import { FlowStream, FlowStreamOptions } from './FlowStream';
 import { defaultMemoryLimit, estimateRequestMemory, formatBytes } from './memory';
-import { resolveModel } from './models';
 import * as is from './validate';
+import type { DownloadProgress } from './weights/download';
+import { resolveWeights, type WeightsInfo } from './weights/resolveWeights';
+import { WeightsStore } from './weights/WeightsStore';
 
 export type DeviceName = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
 export interface LoadOptions {
-  /** A bundled model ('raft-small', 'raft', 'flownets', 'flownetc') or a path to an export. Default 'raft-small'. */
+  /**
+   * A model name ('raft-small', 'raft', 'flownets', 'flownetc', or another architecture of `architectures()`) or a
+   * path to an export. Default: the model of the named `weights`, else 'raft-small'.
+   */
   model?: string;
   /** Default 'auto': CUDA when LibTorch sees a device, else the CPU. */
   device?: DeviceName;
   /** Intra-op threads for this model's inference. Default: the number of CPUs. */
   threads?: number;
-  /** A checkpoint (state dict) to load over the export's weights, e.g. the RAFT authors' `raft-things.pth`. */
+  /**
+   * Which weights: a published name (`'things'`, `'authors:raft-things'`, `'torchvision:raft_large_C_T_SKHT_V2'`;
+   * see `weightsCatalogue()`), downloaded once, verified and cached; a path to a checkpoint (the authors',
+   * torchvision's, FlowNetPytorch's, ptlflow's or a plain state dict); or `'random'`. Default: the model's
+   * recommended published weights (for 'raft-small', the bundled ones trained by this project). Random weights are
+   * never loaded unless asked for.
+   */
   weights?: string;
+  /** Where downloaded weights are cached. Default: `$OPTICAL_FLOW_HOME`, else `~/.cache/optical-flow` (XDG). */
+  cacheDir?: string;
+  /** Never download: weights must be in the cache. Default: `$OPTICAL_FLOW_OFFLINE`. */
+  offline?: boolean;
+  /** A base URL serving the weights files under their file names. Default: `$OPTICAL_FLOW_MIRROR`. */
+  mirror?: string;
+  /** Milliseconds a download may go without progress. Default 30000. */
+  downloadTimeout?: number;
+  /** Called as a download progresses. */
+  onProgress?: (progress: DownloadProgress) => void;
+  /** Aborts a download (or the wait for another process's) with ERR_ABORTED. */
+  signal?: AbortSignal;
   /** Requests queued or running on this model at once; more are refused with ERR_QUEUE_FULL. Default 64. */
   queueLimit?: number;
   /**
@@ -47,13 +69,16 @@ export interface ModelInfo {
   acceptsFlowInit: boolean;
   trainedOn: string;
   weightsSource: string;
+  /** The weights the model runs with: name, origin, checksum, training data, licence, published metrics. */
+  weights: WeightsInfo;
   /** FlowNet's scale between network output and pixels (from the weights file when it has one). */
   divFlow?: number;
   /** Every metadata field, as exported. */
   raw: Record<string, unknown>;
 }
 
-const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'weights', 'queueLimit', 'memoryLimit'];
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'weights', 'queueLimit', 'memoryLimit',
+  'cacheDir', 'offline', 'mirror', 'downloadTimeout', 'onProgress', 'signal'];
 const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'signal'];
 const DEVICE_PATTERN = /^(auto|cpu|cuda|cuda:\d{1,4})$/;
 const MAX_ITERATIONS = 100;
@@ -61,7 +86,7 @@ const MAX_ITERATIONS = 100;
 export const MIN_FRAME_SIDE = 8;
 
 /** The export's description (its JSON metadata), with the properties the addon read and checked from it. */
-function modelInfo(loaded: NativeLoadResult, file: string): ModelInfo {
+function modelInfo(loaded: NativeLoadResult, file: string, weights: WeightsInfo): ModelInfo {
   const json = loaded.metadata;
   let raw: Record<string, unknown>;
   try {
@@ -70,6 +95,8 @@ function modelInfo(loaded: NativeLoadResult, file: string): ModelInfo {
     throw new FlowError('ERR_MODEL_LOAD', `model file '${file}' has unreadable metadata`);
   }
   const str = (key: string, fallback: string) => (typeof raw[key] === 'string' ? raw[key] as string : fallback);
+  // Weights inside the export (the bundled trained model, or an export given by path) are described by it.
+  if (weights.source === 'export' || weights.source === 'project') weights.trainedOn = str('trained_on', weights.trainedOn);
   return {
     name: str('name', 'unnamed'),
     arch: str('arch', 'unknown'),
@@ -78,8 +105,9 @@ function modelInfo(loaded: NativeLoadResult, file: string): ModelInfo {
     minSize: loaded.minSize,
     defaultIterations: loaded.defaultIterations,
     acceptsFlowInit: raw.accepts_flow_init === true,
-    trainedOn: str('trained_on', 'unknown'),
-    weightsSource: str('weights_source', 'unknown'),
+    trainedOn: weights.trainedOn,
+    weightsSource: weights.source === 'export' ? str('weights_source', 'unknown') : weights.name,
+    weights,
     raw,
   };
 }
@@ -109,22 +137,27 @@ export class FlowEstimator {
   static async load(options: LoadOptions = {}): Promise<FlowEstimator> {
     const stack = captureCallerStack(FlowEstimator.load);
     const opts = is.options<LoadOptions>('load options', options, LOAD_OPTIONS);
-    const model = resolveModel(opts.model === undefined ? 'raft-small' : is.string('model', opts.model));
+    const model = opts.model === undefined ? undefined : is.string('model', opts.model);
+    const weights = opts.weights === undefined ? undefined : is.string('weights', opts.weights);
     const device = opts.device === undefined ? 'auto' : is.string('device', opts.device);
     if (!DEVICE_PATTERN.test(device)) throw is.valueError('device', "'auto', 'cpu', 'cuda' or 'cuda:N'", device);
     const threads = opts.threads === undefined ? os.availableParallelism() : is.integer('threads', opts.threads, 1, 1024);
     const queueLimit = opts.queueLimit === undefined ? 64 : is.integer('queueLimit', opts.queueLimit, 1, 1_000_000);
     const memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit()
       : is.integer('memoryLimit', opts.memoryLimit, 64 * 2 ** 20, Number.MAX_SAFE_INTEGER);
-    let weights: string | undefined;
-    if (opts.weights !== undefined) {
-      weights = is.string('weights', opts.weights);
-      if (!fs.existsSync(weights)) throw new FlowError('ERR_WEIGHTS', `weights file '${weights}' does not exist`);
-    }
+    const store = new WeightsStore({
+      cacheDir: opts.cacheDir, offline: opts.offline, mirror: opts.mirror, timeout: opts.downloadTimeout,
+      onProgress: opts.onProgress, signal: opts.signal,
+    });
+    const plan = await resolveWeights(model, weights, store);
     const nativeModel = new (native().FlowModel)(queueLimit);
     try {
-      const loaded = await nativeModel.load(model, weights, device, threads);
-      const info = modelInfo(loaded, model);
+      const loaded = await nativeModel.load({
+        modelPath: plan.modelPath, weightsPath: plan.weightsPath, keyFormats: plan.keyFormats,
+        randomSeed: plan.randomSeed, inputBgr: plan.inputBgr, device, threads,
+      });
+      if (loaded.weightsFormat !== undefined) plan.weights.keyFormat = loaded.weightsFormat;
+      const info = modelInfo(loaded, plan.modelPath, plan.weights);
       if (loaded.divFlow !== undefined) info.divFlow = loaded.divFlow;
       return new FlowEstimator(nativeModel, info, loaded.device, loaded.weightsLoaded, memoryLimit);
     } catch (error) {

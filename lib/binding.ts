@@ -12,8 +12,21 @@ export interface NativeLoadResult {
   minSize: number;
   defaultIterations: number;
   weightsLoaded: string[];
+  /** The key format the weights file was read with. */
+  weightsFormat?: string;
   /** FlowNet's output scale in use, when the model has one. */
   divFlow?: number;
+}
+
+export interface NativeLoadOptions {
+  modelPath: string;
+  weightsPath?: string;
+  keyFormats: { name: string; rules: [string, string][] }[];
+  /** Random weights with this seed, instead of the export's or a file's. */
+  randomSeed?: number;
+  inputBgr: boolean;
+  device: string;
+  threads: number;
 }
 
 export interface NativeFlow {
@@ -33,7 +46,7 @@ export interface NativeStreamRequest {
 }
 
 export interface NativeFlowModel {
-  load(modelPath: string, weightsPath: string | undefined, device: string, threads: number): Promise<NativeLoadResult>;
+  load(options: NativeLoadOptions): Promise<NativeLoadResult>;
   estimate(a: NativeFrame, b: NativeFrame, iterations: number): NativeRequest;
   streamStep(stream: number, frame: NativeFrame, iterations: number, reuseFeatures: boolean, warmStart: boolean): NativeStreamRequest;
   streamEnd(stream: number): Promise<void>;

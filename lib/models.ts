@@ -8,7 +8,6 @@ import { closest } from './validate';
 
 /** What models/architectures.json says of one architecture. */
 export interface ArchitectureProperties {
-  bundled: boolean;
   family: string;
   stride: number;
   min_size: number;
@@ -28,9 +27,12 @@ export function architectures(): Readonly<Record<string, ArchitectureProperties>
   return registry;
 }
 
-/** Names that load without a path: the architectures exported into models/ under their own name. */
+/**
+ * Names that load without a path: every architecture has an export in models/ under its own name. The trained
+ * RAFT-S carries its weights; the others hold the architecture alone and take published weights at load.
+ */
 export function bundledModels(): string[] {
-  return Object.entries(architectures()).filter(([, properties]) => properties.bundled).map(([name]) => name);
+  return Object.keys(architectures());
 }
 
 /** A bundled model's name, or a path to a TorchScript export; returns the file to load. */

@@ -143,14 +143,17 @@ function main() {
 
   const modelInputs = hashOf([...filesUnder(path.join('python', 'flowlib'), (f) => f.endsWith('.py')), 'models/architectures.json'],
     execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }));
-  const bundled = Object.entries(JSON.parse(fs.readFileSync(REGISTRY, 'utf8')))
-    .filter(([, properties]) => properties.bundled).map(([arch]) => arch);
-  step('models', modelInputs, bundled.map((arch) => `models/${arch}.pt`), () => {
-    for (const arch of bundled) {
+  // Every architecture gets an export under its own name: the trained one with its weights, the others without
+  // (a few hundred kilobytes each), taking published weights at load.
+  const architectures = Object.keys(JSON.parse(fs.readFileSync(REGISTRY, 'utf8')));
+  step('models', modelInputs, architectures.map((arch) => `models/${arch}.pt`), () => {
+    for (const arch of architectures) {
       const file = path.join('models', `${arch}.pt`);
       if (TRAINED.has(arch) && fs.existsSync(path.join(ROOT, file))) continue;
       if (TRAINED.has(arch)) log(`${file} (trained, versioned) is missing: exporting random weights in its place`);
-      run(path.join(ROOT, 'scripts', 'export'), ['--arch', arch, '--out', file, '--name', arch], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const args = ['--arch', arch, '--out', file, '--name', arch];
+      if (!TRAINED.has(arch)) args.push('--weightless');
+      run(path.join(ROOT, 'scripts', 'export'), args, { stdio: ['ignore', 'ignore', 'inherit'] });
     }
   });
 }

@@ -6,6 +6,10 @@
 `--weights` accepts the RAFT authors' checkpoints (DataParallel `module.` keys), torchvision's RAFT state dicts,
 FlowNetPytorch's and FlowNet2's `.pth.tar` files (their `div_flow` is kept) and plain state dicts. Without it the
 weights are random (seeded), which is what the parity tests use.
+
+`--weightless` writes the architecture alone: every tensor is stored as one zero broadcast to its shape, so the file
+is small, and the library refuses to run it until weights are given (a published set by name, a file, or an explicit
+request for random ones).
 """
 import argparse
 import json
@@ -13,12 +17,23 @@ import os
 import sys
 
 import torch
+from torch import nn
 
 from . import checkpoints, models
 
 
+def strip_weights(module: torch.jit.ScriptModule) -> None:
+    """Replaces every parameter and buffer by a zero broadcast to its shape: saved, each takes one element."""
+    for name, param in list(module.named_parameters(recurse=False)):
+        setattr(module, name, nn.Parameter(torch.zeros((), dtype=param.dtype).expand(param.shape), requires_grad=False))
+    for name, buffer in list(module.named_buffers(recurse=False)):
+        setattr(module, name, torch.zeros((), dtype=buffer.dtype).expand(buffer.shape))
+    for child in module.children():
+        strip_weights(child)
+
+
 def export(arch: str, out: str, *, weights: str = None, source: str = "auto", seed: int = 0,
-           name: str = None, trained_on: str = None) -> dict:
+           name: str = None, trained_on: str = None, weightless: bool = False) -> dict:
     torch.manual_seed(seed)
     model = models.build(arch)
     if weights:
@@ -28,13 +43,21 @@ def export(arch: str, out: str, *, weights: str = None, source: str = "auto", se
         if scale is not None and hasattr(model, "div_flow"):
             model.div_flow = scale
     model.eval()
+    if weightless and weights:
+        raise checkpoints.CheckpointError("--weightless writes no weights: leave out --weights")
+    default_trained_on = "none (weights are given at load)" if weightless else (
+        "see weights file" if weights else f"random (seed {seed})")
     info = models.metadata(arch, name=name or os.path.splitext(os.path.basename(out))[0],
-                           trained_on=trained_on or ("see weights file" if weights else f"random (seed {seed})"),
-                           weights_source=os.path.basename(weights) if weights else "random")
+                           trained_on=trained_on or default_trained_on,
+                           weights_source=os.path.basename(weights) if weights else (
+                               "none" if weightless else "random"))
+    info["weightless"] = weightless
     if hasattr(model, "div_flow"):
         info["div_flow"] = model.div_flow
     models.attach_metadata(model, info)
     scripted = torch.jit.script(model)
+    if weightless:
+        strip_weights(scripted)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     scripted.save(tmp)
@@ -51,10 +74,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name")
     parser.add_argument("--trained-on")
+    parser.add_argument("--weightless", action="store_true", help="the architecture alone, without its weights")
     args = parser.parse_args(argv)
     try:
         info = export(args.arch, args.out, weights=args.weights, source=args.source, seed=args.seed,
-                      name=args.name, trained_on=args.trained_on)
+                      name=args.name, trained_on=args.trained_on, weightless=args.weightless)
     except checkpoints.CheckpointError as err:
         print(f"export: {args.weights}: {err}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ by the TypeScript library); `python -m flowlib.models` prints the registry that 
 """
 import json
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import torch
 from torch import nn
@@ -15,11 +15,11 @@ from .raft import RAFT
 
 ARCHITECTURES: Dict[str, Dict[str, Any]] = {
     "raft": {
-        "bundled": True, "family": "raft", "stride": 8, "min_size": 64, "default_iterations": 12,
+        "family": "raft", "stride": 8, "min_size": 64, "default_iterations": 12,
         "accepts_flow_init": True, "upsampling": "convex",
     },
     "raft-small": {
-        "bundled": True, "family": "raft", "stride": 8, "min_size": 64, "default_iterations": 12,
+        "family": "raft", "stride": 8, "min_size": 64, "default_iterations": 12,
         "accepts_flow_init": True, "upsampling": "bilinear",
     },
 }
@@ -32,7 +32,7 @@ _FLOWNET_VARIANTS = {
     "flownet2-s": (FlowNetS, False, True), "flownet2-c": (FlowNetC, False, True),
 }
 for _name in _FLOWNET_VARIANTS:
-    ARCHITECTURES[_name] = dict(_FLOWNET, entry_points=["forward"], bundled=_name in ("flownets", "flownetc"))
+    ARCHITECTURES[_name] = dict(_FLOWNET, entry_points=["forward"])
 # Properties that also travel as typed module attributes, so the addon reads them without parsing JSON.
 TYPED_ATTRIBUTES = {"stride": "flow_stride", "min_size": "flow_min_size",
                     "default_iterations": "flow_default_iterations"}
@@ -53,13 +53,8 @@ def is_small(arch: str) -> bool:
     return arch == "raft-small"
 
 
-def bundled() -> List[str]:
-    """Architectures exported into models/ under their own name, so that they load by name."""
-    return [arch for arch, properties in ARCHITECTURES.items() if properties.get("bundled")]
-
-
 def registry() -> Dict[str, Dict[str, Any]]:
-    """What models/architectures.json holds: every architecture's properties, and which are bundled."""
+    """What models/architectures.json holds: every architecture's properties."""
     return {arch: {key: value for key, value in sorted(properties.items()) if key != "entry_points"}
             for arch, properties in ARCHITECTURES.items()}
 
@@ -69,12 +64,14 @@ def attach_metadata(model: nn.Module, info: Dict[str, Any]) -> None:
     model.flow_metadata = json.dumps(info, sort_keys=True)
     for key, attribute in TYPED_ATTRIBUTES.items():
         setattr(model, attribute, int(info[key]))
+    # An export without weights refuses to run until weights (or an explicit request for random ones) are given.
+    model.flow_weightless = bool(info.get("weightless", False))
 
 
 def metadata(arch: str, *, name: str, trained_on: str, weights_source: str) -> Dict[str, Any]:
     info = {"entry_points": ["forward", "encode_features", "encode_context", "refine", "forward_project"],
             "input_normalization": "2 * x / 255 - 1"}
-    info.update({key: value for key, value in ARCHITECTURES[arch].items() if key != "bundled"})
+    info.update(ARCHITECTURES[arch])
     if info["family"] == "flownet":
         info["input_normalization"] = ("(x - mean of the pair per channel) / 255" if arch.startswith("flownet2")
                                        else "x / 255 - (0.45, 0.432, 0.411)")
