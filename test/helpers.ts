@@ -35,6 +35,11 @@ export function oracle(args: string[]): string {
   return run([PYTHON, path.join(ROOT, 'test', 'oracle', 'reference.py'), ...args], 'reference.py');
 }
 
+/** Runs test/oracle/published.py (look-alikes of the published weight files, and PyTorch's flow from them). */
+export function published(args: string[]): string {
+  return run([PYTHON, path.join(ROOT, 'test', 'oracle', 'published.py'), ...args], 'published.py');
+}
+
 /** Runs a short Python program with the project's package importable; returns what it printed. */
 export function pythonWithFlowlib(program: string): string {
   return run([PYTHON, '-c', program], 'python -c');

@@ -3,6 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ROOT, tmpDir } from './helpers';
+import { bundledModels } from '../lib';
 
 // How the package is put together: where the addon is looked for, what works without the optional OpenCV
 // package, and what `npm pack` ships.
@@ -75,20 +76,24 @@ Module._resolveFilename = function (request, ...rest) {
     assert.match(out.video.message, /^OpenCV Mats, image files and video need @u4\/opencv4nodejs, an optional peer dependency of this package: install it with `npm install @u4\/opencv4nodejs`/);
   });
 
-  it('npm pack holds only what runs: compiled library and CLI, the addon\'s sources and build file, the bundled model', () => {
+  it('npm pack holds only what runs: compiled library and CLI, the addon\'s sources and build file, the exports and catalogues', () => {
     const result = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     const [pack] = JSON.parse(result.stdout) as { entryCount: number; size: number; files: { path: string }[] }[];
     const files = pack.files.map((f) => f.path);
     const allowed = [/^dist\/lib\/.*\.(js|d\.ts)$/, /^binding\/[A-Za-z]+\.(cc|h)$/, /^CMakeLists\.txt$/, /^package\.json$/, /^README\.md$/,
-      /^CHANGELOG\.md$/, /^models\/(raft-small\.pt|README\.md|architectures\.json)$/];
+      /^CHANGELOG\.md$/, /^models\/([a-z0-9-]+\.pt|README\.md|architectures\.json|weights\.json)$/];
     const stray = files.filter((f) => !allowed.some((pattern) => pattern.test(f)));
     assert.deepEqual(stray, []);
     for (const needed of ['dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/cli/main.js', 'binding/addon.cc', 'CMakeLists.txt',
-      'models/raft-small.pt', 'models/architectures.json']) {
+      'models/architectures.json', 'models/weights.json', ...bundledModels().map((name) => `models/${name}.pt`)]) {
       assert.ok(files.includes(needed), `the pack lacks ${needed}`);
     }
     assert.ok(!files.some((f) => f.startsWith('dist/test/')), 'tests are not shipped');
+    // Every export but the trained one is the architecture alone.
+    for (const f of pack.files as { path: string; size: number }[]) {
+      if (f.path.endsWith('.pt') && f.path !== 'models/raft-small.pt') assert.ok(f.size < 512 * 1024, `${f.path} is ${f.size} bytes`);
+    }
     console.log(`      npm pack: ${pack.entryCount} files, ${(pack.size / 2 ** 20).toFixed(2)} MiB`);
   });
 });

@@ -12,6 +12,18 @@ import { CommandSpec, integerOption, stringOption, UsageError } from './options'
 const ORACLE = path.join(PACKAGE_ROOT, 'test', 'oracle', 'reference.py');
 
 /** The PyTorch oracle, run with the project's Python package importable. */
+/** An export that carries weights: the bundled trained one, or one exported with random (seeded) weights. */
+function exportWithWeights(model: string): string {
+  const bundled = path.join(PACKAGE_ROOT, 'models', `${model}.pt`);
+  if (model === 'raft-small') return bundled;
+  const out = path.join(PACKAGE_ROOT, 'bench', 'exports', `${model}.pt`);
+  if (!fs.existsSync(out)) {
+    const result = spawnSync(path.join(PACKAGE_ROOT, 'scripts', 'export'), ['--arch', model, '--out', out, '--seed', '0'], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`exporting ${model} failed: ${result.stderr}`);
+  }
+  return out;
+}
+
 function oracle(args: string[]) {
   return spawnSync('/usr/bin/python3', [ORACLE, ...args], {
     encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(PACKAGE_ROOT, 'python') },
@@ -56,7 +68,9 @@ export const benchCommand: CommandSpec = {
     const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
     const rows = [];
     for (const c of cases) {
-      const flow = await FlowEstimator.load({ model: c.model, device: 'cpu', threads });
+      // The same weights on both sides: the trained RAFT-S as bundled, the others exported with random weights.
+      const model = exportWithWeights(c.model);
+      const flow = await FlowEstimator.load({ model, device: 'cpu', threads });
       const [a, b] = noisePair(c.width, c.height);
       const times: number[] = [];
       for (let i = 0; i <= repeat; i++) {
@@ -65,7 +79,7 @@ export const benchCommand: CommandSpec = {
         if (i > 0) times.push(Number(process.hrtime.bigint() - start) / 1e9);
       }
       await flow.dispose();
-      const py = oracle(['time', '--model', path.join(PACKAGE_ROOT, 'models', `${c.model}.pt`), '--size', String(c.width), String(c.height), '--iterations',
+      const py = oracle(['time', '--model', model, '--size', String(c.width), String(c.height), '--iterations',
         String(c.iterations), '--threads', String(threads), '--repeat', String(repeat)]);
       if (py.status !== 0) throw new Error(py.stderr);
       const python = JSON.parse(py.stdout) as { eager: number; torchscript: number };

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FlowEstimator, flowMetrics, readFlo } from '..';
 import { readImage } from './images';
-import { CommandSpec, integerOption, loadOptions, stringOption, UsageError } from './options';
+import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, WEIGHTS_OPTION } from './options';
 
 interface GroundTruthPair { name: string; a: string; b: string; flow: string }
 
@@ -36,6 +36,7 @@ export const evaluateCommand: CommandSpec = {
   summary: 'End-point error and Fl-all of each model on every pair with ground truth in the folders ' +
     '(NAME-img0/-img1 + NAME-gt.flo, NAME_img1/_img2 + NAME_flow.flo, frame_N + frame_N+1 + flow_N.flo).',
   options: {
+    ...WEIGHTS_OPTION,
     model: { type: 'string', value: 'M[,M...]', help: 'models to evaluate (default raft-small)' },
     iterations: { type: 'string', value: 'N', help: 'refinement iterations (default: the model\'s)' },
     json: { type: 'string', value: 'FILE', help: 'also write the rows as JSON' },

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// optical-flow: estimate a pair, run the demo, evaluate folders against ground truth, benchmark.
+// optical-flow: estimate a pair, run the demo, evaluate folders against ground truth, manage weights, benchmark.
 import { benchCommand } from './bench';
 import { demoCommand } from './demo';
 import { estimateCommand } from './estimate';
 import { evaluateCommand } from './evaluate';
 import { CommandSpec, parseCommand, usage, UsageError } from './options';
+import { weightsCommand } from './weights';
 
-export const COMMANDS: readonly CommandSpec[] = [estimateCommand, demoCommand, evaluateCommand, benchCommand];
+export const COMMANDS: readonly CommandSpec[] = [estimateCommand, demoCommand, evaluateCommand, weightsCommand, benchCommand];
 
 /** Runs the CLI on `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {

@@ -1,5 +1,6 @@
 // The CLI's commands and options, declared once: util.parseArgs reads them and the usage text is made from them.
 import { parseArgs } from 'util';
+import { progressBar } from './progress';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -67,7 +68,15 @@ export function integerOption(values: ParsedValues, name: string): number | unde
   return n;
 }
 
-/** The options FlowEstimator.load takes from the command line. */
+/** The option that picks a model's weights, for the commands that load one. */
+export const WEIGHTS_OPTION: Record<string, OptionSpec> = {
+  weights: { type: 'string', value: 'NAME|FILE|random', help: "published weights (see 'weights list'), a checkpoint, or random (default: the model's recommended)" },
+};
+
+/** The options FlowEstimator.load takes from the command line; downloads show a progress bar. */
 export function loadOptions(values: ParsedValues, model: string) {
-  return { model, device: (stringOption(values, 'device') ?? 'auto') as 'auto', threads: integerOption(values, 'threads') };
+  return {
+    model, weights: stringOption(values, 'weights'), device: (stringOption(values, 'device') ?? 'auto') as 'auto',
+    threads: integerOption(values, 'threads'), onProgress: progressBar(),
+  };
 }

@@ -198,7 +198,7 @@ export class WeightsStore {
       if (allThere()) return;
       const record = this.trustRecord(archiveName);
       const got = await download(this.urlOf(members[0]) as string, zipFile, {
-        name: archive.file, sha256: record?.sha256, bytes: record?.bytes, timeout: this.timeout, signal: this.signal, onProgress: this.onProgress,
+        name: archive.file, sha256: record?.sha256, bytes: record?.bytes, recorded: true, timeout: this.timeout, signal: this.signal, onProgress: this.onProgress,
       });
       try {
         const targets = new Map(members.map((e) => [e.member as string, this.cachePath(e)]));

@@ -24,6 +24,8 @@ export interface DownloadOptions {
   /** Leading hex digits of the SHA-256 the file must have. */
   sha256Prefix?: string;
   bytes?: number;
+  /** The checksum and size were recorded on a first download, not published: say so in errors. */
+  recorded?: boolean;
   /** Milliseconds without progress (connecting, waiting for headers, between chunks) before giving up. */
   timeout: number;
   signal?: AbortSignal;
@@ -60,18 +62,33 @@ function describeFailure(error: unknown): string {
 
 /** Downloads `url` to `target`; on any failure nothing is left under `target` or beside it. */
 export async function download(url: string, target: string, options: DownloadOptions): Promise<Downloaded> {
+  const expected = options.recorded ? 'one recorded on first use,' : 'published';
   const partial = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.partial`;
   const hash = createHash('sha256');
   let loaded = 0;
   let out: fs.WriteStream | undefined;
+  // A watchdog of our own besides undici's timeouts, so that nothing (a proxy that never answers, say) can hang.
+  const watchdog = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = () => watchdog.signal.aborted && !options.signal?.aborted;
+  const progress = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => watchdog.abort(), options.timeout);
+  };
+  const signal = options.signal ? AbortSignal.any([options.signal, watchdog.signal]) : watchdog.signal;
+  const failure = (error: unknown, received = '') => {
+    if (stalled()) return new FlowError('ERR_DOWNLOAD', `could not download ${options.name} from ${url}: the server stopped responding (timed out)${received}`);
+    if (options.signal?.aborted) return new FlowError('ERR_ABORTED', `the download of ${options.name} was aborted`);
+    return new FlowError('ERR_DOWNLOAD', `could not download ${options.name} from ${url}: ${describeFailure(error)}${received}`);
+  };
   try {
     if (options.signal?.aborted) throw new FlowError('ERR_ABORTED', `the download of ${options.name} was aborted`);
+    progress();
     let response;
     try {
-      response = await fetch(url, { dispatcher: dispatcher(options.timeout), signal: options.signal, redirect: 'follow' });
+      response = await fetch(url, { dispatcher: dispatcher(options.timeout), signal, redirect: 'follow' });
     } catch (error) {
-      if (options.signal?.aborted) throw new FlowError('ERR_ABORTED', `the download of ${options.name} was aborted`);
-      throw new FlowError('ERR_DOWNLOAD', `could not download ${options.name} from ${url}: ${describeFailure(error)}`);
+      throw failure(error);
     }
     if (!response.ok || !response.body) {
       await response.body?.cancel().catch(() => undefined);
@@ -81,7 +98,7 @@ export async function download(url: string, target: string, options: DownloadOpt
     const total = options.bytes ?? (Number.isFinite(announced) ? announced : undefined);
     if (options.bytes !== undefined && Number.isFinite(announced) && announced !== options.bytes) {
       await response.body.cancel().catch(() => undefined);
-      throw new FlowError('ERR_DOWNLOAD', `could not download ${options.name} from ${url}: the server offers ${announced} bytes, the published size is ${options.bytes}`);
+      throw new FlowError('ERR_DOWNLOAD', `could not download ${options.name} from ${url}: the server offers ${announced} bytes, the ${expected} size is ${options.bytes}`);
     }
     out = fs.createWriteStream(partial, { flags: 'wx' });
     const file = out;
@@ -97,20 +114,21 @@ export async function download(url: string, target: string, options: DownloadOpt
           throw new FlowError('ERR_DOWNLOAD', `could not download ${options.name} from ${url}: more than the expected ${total} bytes arrived`);
         }
         if (!file.write(bytes)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
+        progress();
         options.onProgress?.({ name: options.name, loaded, total });
       }
     } catch (error) {
       if (error instanceof FlowError) throw error;
-      if (options.signal?.aborted) throw new FlowError('ERR_ABORTED', `the download of ${options.name} was aborted`);
-      throw new FlowError('ERR_DOWNLOAD', `could not download ${options.name} from ${url}: ${describeFailure(error)} (${loaded} bytes received)`);
+      throw failure(error, ` (${loaded} bytes received)`);
     }
+    clearTimeout(timer);
     await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
     if (total !== undefined && loaded !== total) {
       throw new FlowError('ERR_DOWNLOAD', `could not download ${options.name} from ${url}: ${loaded} of ${total} bytes arrived`);
     }
     const sha256 = hash.digest('hex');
     if (options.sha256 !== undefined && sha256 !== options.sha256) {
-      throw new FlowError('ERR_DOWNLOAD', `${options.name} from ${url} has SHA-256 ${sha256}, not the published ${options.sha256}: the file was not kept`);
+      throw new FlowError('ERR_DOWNLOAD', `${options.name} from ${url} has SHA-256 ${sha256}, not the ${expected} ${options.sha256}: the file was not kept`);
     }
     if (options.sha256Prefix !== undefined && !sha256.startsWith(options.sha256Prefix)) {
       throw new FlowError('ERR_DOWNLOAD', `${options.name} from ${url} has SHA-256 ${sha256}, which does not start with ${options.sha256Prefix} as its name says: the file was not kept`);
@@ -122,6 +140,8 @@ export async function download(url: string, target: string, options: DownloadOpt
     out?.destroy();
     fs.rmSync(partial, { force: true });
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

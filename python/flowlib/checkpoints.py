@@ -5,11 +5,15 @@
 - Plain state dicts (already in the authors' names) load as they are.
 - FlowNetPytorch's `.pth.tar` files are dicts holding `state_dict`, `arch` and `div_flow`.
 """
+import json
+import os
 import re
 from collections import OrderedDict
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from torch import Tensor, nn
+
+from .paths import MODELS_DIR
 
 DATA_PARALLEL_PREFIX = "module."
 
@@ -42,36 +46,35 @@ def unwrap(checkpoint) -> Mapping[str, Tensor]:
     raise CheckpointError(f"expected a state dict (a mapping of names to tensors), got {type(checkpoint).__name__}")
 
 
-_TORCHVISION_RULES = [
-    (r"^feature_encoder\.", "fnet."),
-    (r"^context_encoder\.", "cnet."),
-    (r"^(fnet|cnet)\.convnormrelu\.0\.", r"\1.conv1."),
-    (r"^(fnet|cnet)\.convnormrelu\.1\.", r"\1.norm1."),
-    (r"^(fnet|cnet)\.conv\.", r"\1.conv2."),
-    (r"\.convnormrelu(\d)\.0\.", r".conv\1."),
-    (r"\.convnormrelu(\d)\.1\.", r".norm\1."),
-    (r"^update_block\.motion_encoder\.", "update_block.encoder."),
-    (r"\.convcorr(\d)\.0\.", r".convc\1."),
-    (r"\.convflow(\d)\.0\.", r".convf\1."),
-    (r"^update_block\.encoder\.conv\.0\.", "update_block.encoder.conv."),
-    (r"^mask_predictor\.convrelu\.0\.", "update_block.mask.0."),
-    (r"^mask_predictor\.conv\.", "update_block.mask.2."),
-]
+def key_rules(key_format: str) -> List[Tuple[str, str]]:
+    """A key format's renaming rules, from models/weights.json (the one place they are defined; the addon applies
+    the same rules). The file writes replacements as `$1`; Python's re writes them as `\\g<1>`."""
+    with open(os.path.join(MODELS_DIR, "weights.json"), encoding="utf-8") as f:
+        formats = json.load(f)["keyFormats"]
+    if key_format not in formats:
+        raise CheckpointError(f"unknown key format {key_format!r}; known: {', '.join(formats)}")
+    rules = formats[key_format]["rules"]
+    return [(pattern, re.sub(r"\$(\d)", r"\\g<\1>", replacement)) for pattern, replacement in rules]
+
+
+def rename(state: Mapping[str, Tensor], key_format: str) -> "OrderedDict[str, Tensor]":
+    """Applies a key format's rules to every key, in order."""
+    rules = key_rules(key_format)
+    out: "OrderedDict[str, Tensor]" = OrderedDict()
+    for key, value in state.items():
+        name = key
+        for pattern, replacement in rules:
+            name = re.sub(pattern, replacement, name)
+        out[name] = value
+    return out
 
 
 def torchvision_raft_to_authors(state: Mapping[str, Tensor], *, small: bool) -> "OrderedDict[str, Tensor]":
     """Renames a torchvision `raft_large` / `raft_small` state dict to the authors' parameter names."""
-    out: "OrderedDict[str, Tensor]" = OrderedDict()
-    for key, value in state.items():
-        name = key
-        for pattern, repl in _TORCHVISION_RULES:
-            name = re.sub(pattern, repl, name)
-        gru = re.match(r"^update_block\.recurrent_block\.convgru(\d)\.conv([zrq])\.(.*)$", name)
-        if gru:
-            suffix = "" if small else gru.group(1)
-            name = f"update_block.gru.conv{gru.group(2)}{suffix}.{gru.group(3)}"
-        out[name] = value
-        # The authors' blocks register the projection's norm twice (as normN and inside `downsample`).
+    out = rename(state, "torchvision-raft-small" if small else "torchvision-raft")
+    # The authors' blocks register the projection's norm twice (as normN and inside `downsample`), and
+    # load_state_dict wants both names.
+    for name, value in list(out.items()):
         shortcut = re.match(r"^(.*\.layer\d\.\d)\.downsample\.1\.(.*)$", name)
         if shortcut:
             alias = "norm4" if small else "norm3"

@@ -22,14 +22,22 @@ from torch import nn
 from . import checkpoints, models
 
 
-def strip_weights(module: torch.jit.ScriptModule) -> None:
-    """Replaces every parameter and buffer by a zero broadcast to its shape: saved, each takes one element."""
+def strip_weights(module: torch.jit.ScriptModule, memo: dict = None) -> None:
+    """Replaces every parameter and buffer by a zero broadcast to its shape: saved, each takes one element. A tensor
+    the module holds under two names (the RAFT authors' norm layers inside `downsample`) stays one tensor."""
+    memo = {} if memo is None else memo
+
+    def stripped(tensor, make):
+        if id(tensor) not in memo:
+            memo[id(tensor)] = (tensor, make(torch.zeros((), dtype=tensor.dtype).expand(tensor.shape)))
+        return memo[id(tensor)][1]
+
     for name, param in list(module.named_parameters(recurse=False)):
-        setattr(module, name, nn.Parameter(torch.zeros((), dtype=param.dtype).expand(param.shape), requires_grad=False))
+        setattr(module, name, stripped(param, lambda t: nn.Parameter(t, requires_grad=False)))
     for name, buffer in list(module.named_buffers(recurse=False)):
-        setattr(module, name, torch.zeros((), dtype=buffer.dtype).expand(buffer.shape))
+        setattr(module, name, stripped(buffer, lambda t: t))
     for child in module.children():
-        strip_weights(child)
+        strip_weights(child, memo)
 
 
 def export(arch: str, out: str, *, weights: str = None, source: str = "auto", seed: int = 0,
