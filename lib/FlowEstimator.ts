@@ -145,8 +145,9 @@ export class FlowEstimator {
     const queueLimit = opts.queueLimit === undefined ? 64 : is.integer('queueLimit', opts.queueLimit, 1, 1_000_000);
     const memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit()
       : is.integer('memoryLimit', opts.memoryLimit, 64 * 2 ** 20, Number.MAX_SAFE_INTEGER);
+    const downloadTimeout = opts.downloadTimeout === undefined ? undefined : is.integer('downloadTimeout', opts.downloadTimeout, 1, 3_600_000);
     const store = new WeightsStore({
-      cacheDir: opts.cacheDir, offline: opts.offline, mirror: opts.mirror, timeout: opts.downloadTimeout,
+      cacheDir: opts.cacheDir, offline: opts.offline, mirror: opts.mirror, timeout: downloadTimeout,
       onProgress: opts.onProgress, signal: opts.signal,
     });
     const plan = await resolveWeights(model, weights, store);

@@ -38,6 +38,20 @@ describe('bad input: every entry point answers with a typed error and the proces
       { type: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: /^Expected a non-empty string for model but received number 42$/ }));
     it('rejects an unknown bundled name, suggesting the closest', () => expectError(() => FlowEstimator.load({ model: 'raft-smal' }),
       { type: FlowError, code: 'ERR_MODEL_LOAD', message: /^unknown model 'raft-smal'; did you mean 'raft-small'\?$/ }));
+    it('rejects download options of the wrong type or range, naming the option', async () => {
+      await expectError(() => FlowEstimator.load({ weights: 7 as never }),
+        { type: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: /^Expected a non-empty string for weights but received number 7$/ });
+      await expectError(() => FlowEstimator.load({ model: 'raft', offline: 'yes' as never }),
+        { type: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: /^Expected a boolean for offline but received "yes"$/ });
+      await expectError(() => FlowEstimator.load({ model: 'raft', mirror: 'ftp://example.org' }),
+        { type: TypeError, code: 'ERR_INVALID_ARG_VALUE', message: /^Expected an http\(s\) base URL for mirror but received "ftp:\/\/example\.org"$/ });
+      await expectError(() => FlowEstimator.load({ model: 'raft', downloadTimeout: 0 }),
+        { type: RangeError, code: 'ERR_OUT_OF_RANGE', message: /^Expected an integer between 1 and 3600000 for downloadTimeout but received number 0$/ });
+      await expectError(() => FlowEstimator.load({ model: 'raft', onProgress: 'x' as never }),
+        { type: TypeError, code: 'ERR_INVALID_ARG_TYPE', message: /^Expected a function for onProgress but received "x"$/ });
+    });
+    it('rejects a missing weights file', () => expectError(() => FlowEstimator.load({ model: 'raft', weights: '/nonexistent/w.pth' }),
+      { type: FlowError, code: 'ERR_WEIGHTS', message: /^weights file '\/nonexistent\/w\.pth' does not exist$/ }));
     it('rejects a missing model file', () => expectError(() => FlowEstimator.load({ model: '/nonexistent/model.pt' }),
       { type: FlowError, code: 'ERR_MODEL_LOAD', message: /^model file '\/nonexistent\/model\.pt' does not exist$/ }));
     it('rejects a truncated model file', async () => {
