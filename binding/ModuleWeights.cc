@@ -12,6 +12,8 @@
 
 namespace {
 
+constexpr size_t kMaxKeyLength = 1024;
+
 // A module's tensor under every name it can be reached by, and every (module, attribute) that holds it.
 struct Slot {
   torch::Tensor tensor;
@@ -135,6 +137,20 @@ AppliedWeights ModuleWeights::Apply(torch::jit::Module& module, const StateDict&
   if (formats.empty()) throw FlowError("ERR_WEIGHTS", "no key format to read weights file '" + path + "' with");
   Slots slots;
   Collect(module, "", slots);
+  // Renaming costs time in proportion to the keys' total length: a file with far more keys than the model has
+  // tensors, or with keys no module path comes near, is refused before any rule runs.
+  const size_t maxKeys = 4 * slots.order.size() + 1000;
+  if (state.names.size() > maxKeys) {
+    throw FlowError("ERR_WEIGHTS", "weights file '" + path + "' holds " + std::to_string(state.names.size()) +
+                                       " tensors; the model has " + std::to_string(slots.order.size()) +
+                                       ": these are not weights for this architecture");
+  }
+  for (const auto& key : state.names) {
+    if (key.size() > kMaxKeyLength) {
+      throw FlowError("ERR_WEIGHTS", "weights file '" + path + "' has a key of " + std::to_string(key.size()) +
+                                         " characters (at most " + std::to_string(kMaxKeyLength) + " are read)");
+    }
+  }
 
   size_t best = 0;
   std::vector<Match> matches;

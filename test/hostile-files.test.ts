@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { FlowError, FlowEstimator } from '../lib';
-import { PYTHON, ROOT, syntheticPair, THREADS, tmpDir } from './helpers';
+import { PYTHON, pythonWithFlowlib, ROOT, syntheticPair, THREADS, tmpDir } from './helpers';
 
 /** One named hostile file from the fuzz corpus generator (test/fuzz/corpus.py --craft). */
 function craft(name: string): string {
@@ -37,6 +37,24 @@ describe('hostile weights files are coded errors naming the file and the fault',
       await assert.rejects(FlowEstimator.load({ model: BUNDLED, weights: file, device: 'cpu', threads: THREADS }),
         (e: FlowError) => e instanceof FlowError && e.code === 'ERR_WEIGHTS' &&
           e.message.startsWith(`cannot read weights file '${file}': `) && message.test(e.message) || assert.fail(e));
+    });
+  }
+});
+
+describe('weights files whose keys would make renaming slow are refused before any rule runs', function () {
+  this.timeout(120_000);
+  const cases: [string, string, RegExp][] = [
+    ['20,000 keys', "{'fnet.convnormrelu' * 30 + str(i): t for i in range(20000)}", /holds 20000 tensors; the model has 106: these are not weights for this architecture/],
+    ['a 1501-character key', "{'fnet.' * 300 + str(i): t for i in range(3)}", /has a key of 1501 characters \(at most 1024 are read\)/],
+  ];
+  for (const [name, dict, message] of cases) {
+    it(name, async () => {
+      const file = path.join(tmpDir(), `keys-${name.replace(/\W+/g, '-')}.pth`);
+      pythonWithFlowlib(`import torch\nt = torch.zeros(1)\ntorch.save(${dict}, ${JSON.stringify(file)})`);
+      const started = Date.now();
+      await assert.rejects(FlowEstimator.load({ model: BUNDLED, weights: file, device: 'cpu', threads: THREADS }),
+        (e: FlowError) => e instanceof FlowError && e.code === 'ERR_WEIGHTS' && message.test(e.message) || assert.fail(e));
+      console.log(`      refused in ${Date.now() - started} ms`);
     });
   }
 });
