@@ -42,6 +42,14 @@ void Collect(const torch::jit::Module& module, const std::string& prefix, Slots&
   for (const auto& child : module.named_children()) Collect(child.value, prefix + child.name + ".", slots);
 }
 
+// Puts `value` in place of the slot's tensor under every (module, attribute) that holds it, so aliases stay one.
+void Assign(const Slot& slot, const torch::Tensor& value) {
+  for (const auto& [owner, attribute] : slot.owners) {
+    torch::jit::Module holder = owner;
+    holder.setattr(attribute, value);
+  }
+}
+
 std::string Shape(const torch::Tensor& t) {
   std::ostringstream out;
   out << "[";
@@ -175,13 +183,8 @@ AppliedWeights ModuleWeights::Apply(torch::jit::Module& module, const StateDict&
     throw FlowError("ERR_WEIGHTS", message);
   }
   torch::NoGradGuard noGrad;
-  for (const auto& [slot, source] : match.assignments) {
-    torch::Tensor value = source.to(slot->tensor.dtype()).contiguous().clone();
-    for (const auto& [owner, attribute] : slot->owners) {
-      torch::jit::Module holder = owner;
-      holder.setattr(attribute, value);
-    }
-  }
+  for (const auto& [slot, source] : match.assignments)
+    Assign(*slot, source.to(slot->tensor.dtype()).contiguous().clone());
   return AppliedWeights{formats[best].name, match.loaded};
 }
 
@@ -189,37 +192,34 @@ void ModuleWeights::Randomize(torch::jit::Module& module, uint64_t seed) {
   Slots slots;
   Collect(module, "", slots);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  // The bound of a layer's weights, by the module that holds them, so that its bias shares it.
-  std::map<c10::ivalue::Object*, double> bounds;
   torch::NoGradGuard noGrad;
-  auto fill = [&](const Slot& slot, bool weightsOnly) {
+  auto blank = [](const Slot& slot) { return torch::empty(slot.tensor.sizes(), slot.tensor.options()); };
+  auto isLayerWeight = [](const Slot& slot) {
+    return EndsWith(slot.names.front(), "weight") && slot.tensor.dim() >= 2;
+  };
+  // Layer weights first, so that each bias can share its layer's bound (kept by the module that holds both).
+  std::map<c10::ivalue::Object*, double> bounds;
+  for (auto* key : slots.order) {
+    const Slot& slot = slots.byTensor.at(key);
+    if (!isLayerWeight(slot)) continue;
+    const int64_t fanIn = std::max<int64_t>(slot.tensor.numel() / slot.tensor.size(0), 1);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fanIn));
+    bounds[slot.owners.front().first._ivalue().get()] = bound;
+    Assign(slot, blank(slot).uniform_(-bound, bound, generator));
+  }
+  for (auto* key : slots.order) {
+    const Slot& slot = slots.byTensor.at(key);
+    if (isLayerWeight(slot)) continue;
     const std::string& name = slot.names.front();
-    const torch::Tensor& t = slot.tensor;
-    auto* owner = slot.owners.front().first._ivalue().get();
-    torch::Tensor value = torch::empty(t.sizes(), torch::TensorOptions().dtype(t.dtype()));
-    if (EndsWith(name, "weight") && t.dim() >= 2) {
-      const int64_t fanIn = t.numel() / t.size(0);
-      const double bound = 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(fanIn, 1)));
-      bounds[owner] = bound;
-      value.uniform_(-bound, bound, generator);
-    } else if (weightsOnly) {
-      return;
-    } else if (EndsWith(name, "bias") && bounds.count(owner)) {
-      value.uniform_(-bounds[owner], bounds[owner], generator);
+    auto bound = bounds.find(slot.owners.front().first._ivalue().get());
+    torch::Tensor value = blank(slot);
+    if (EndsWith(name, "bias") && bound != bounds.end()) {
+      value.uniform_(-bound->second, bound->second, generator);
     } else if (EndsWith(name, "weight") || EndsWith(name, "running_var")) {
       value.fill_(1);
     } else {
       value.zero_();
     }
-    for (const auto& [holder, attribute] : slot.owners) {
-      torch::jit::Module target = holder;
-      target.setattr(attribute, value);
-    }
-  };
-  // Weights first, so that every bias knows its layer's bound.
-  for (auto* key : slots.order) fill(slots.byTensor.at(key), true);
-  for (auto* key : slots.order) {
-    const Slot& slot = slots.byTensor.at(key);
-    if (!(EndsWith(slot.names.front(), "weight") && slot.tensor.dim() >= 2)) fill(slot, false);
+    Assign(slot, value);
   }
 }

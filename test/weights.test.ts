@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { FlowError, FlowEstimator, registerWeights, weightsCatalogue, WeightsStore, type WeightsEntry } from '../lib';
 import { main } from '../lib/cli/main';
-import { maxAbs, maxAbsDiff, published, ROOT, syntheticPair, THREADS, tmpDir, writeRaw } from './helpers';
+import { maxAbs, maxAbsDiff, published, pythonWithFlowlib, ROOT, syntheticPair, THREADS, tmpDir, writeRaw } from './helpers';
 import { WeightsServer } from './WeightsServer';
 
 const TOLERANCE = 1e-4;
@@ -142,13 +142,20 @@ describe('published weights by name (a local server serving look-alikes of each 
     await rejectsWith(FlowEstimator.load({ model: path.join(ROOT, 'models', 'raft.pt'), device: 'cpu' }), 'ERR_WEIGHTS',
       /holds the architecture without weights: give weights/);
     await rejectsWith(load({ model: 'flownetc-bn', cacheDir: cache }), 'ERR_WEIGHTS', /'flownetc-bn' has no published weights; give weights \(a file\) or weights: 'random'/);
-    const random = await load({ model: 'raft', weights: 'random' });
-    try {
-      assert.equal(random.info.weights.pretrained, false);
-      assert.match(random.info.trainedOn, /random weights/);
-    } finally {
-      await random.dispose();
+    const [a, b] = syntheticPair(64, 64);
+    const fields = [];
+    for (let k = 0; k < 2; k++) {
+      const random = await load({ model: 'raft', weights: 'random' });
+      try {
+        assert.equal(random.info.weights.pretrained, false);
+        assert.match(random.info.trainedOn, /random weights/);
+        fields.push((await random.estimate(a, b, { iterations: 2 })).data);
+      } finally {
+        await random.dispose();
+      }
     }
+    assert.ok(maxAbs(fields[0]) > 0.01 && fields[0].every(Number.isFinite), 'random weights give a real, finite flow');
+    assert.equal(maxAbsDiff(fields[0], fields[1]), 0, 'the same seed gives the same weights');
     const bundled = await load({ offline: true, cacheDir: cache });
     try {
       assert.equal(bundled.info.weights.name, 'project:raft-small', 'raft-small defaults to the bundled trained weights');
@@ -285,6 +292,24 @@ describe('published weights by name (a local server serving look-alikes of each 
       }
       assert.ok(!fs.existsSync(store.cachePath(things)));
     });
+  });
+
+  it("an authors' zip that lacks a member is refused whole: nothing extracted, nothing recorded", async () => {
+    const partialZip = path.join(tmpDir(), 'partial-models.zip');
+    pythonWithFlowlib(`import zipfile\nsrc = zipfile.ZipFile(${JSON.stringify(lookalikes['models.zip'])})\n` +
+      `with zipfile.ZipFile(${JSON.stringify(partialZip)}, 'w') as out:\n` +
+      `    [out.writestr(n, src.read(n)) for n in src.namelist() if n != 'models/raft-kitti.pth']`);
+    const cache = freshCache();
+    const store = new WeightsStore({ cacheDir: cache, mirror });
+    server.serve('models.zip', partialZip);
+    try {
+      await rejectsWith(store.fetch(weightsCatalogue().find((e) => e.name === 'authors:raft-things') as WeightsEntry), 'ERR_DOWNLOAD',
+        /^models\.zip does not hold models\/raft-kitti\.pth$/);
+    } finally {
+      server.serve('models.zip', lookalikes['models.zip']);
+    }
+    assert.deepEqual(fs.readdirSync(path.join(cache, 'weights')), []);
+    assert.equal(store.trustRecord('authors-models.zip'), undefined);
   });
 
   describe('concurrency, locks, progress and proxies', () => {
@@ -457,27 +482,19 @@ describe('published formats: the key mapping, and the flow against PyTorch', fun
   after(() => server2.stop());
 
   // Each format and architecture, through a catalogue name (so through the download, the cache and the key format).
-  const cases: { weights: string; lookalike: string; source: string; bgr?: boolean }[] = [
-    { weights: 'authors:raft-things', lookalike: 'models.zip', source: 'authors' },
-    { weights: 'authors:raft-small', lookalike: 'models.zip', source: 'authors' },
-    { weights: 'torchvision:raft_large_C_T_SKHT_V2', lookalike: 'torchvision-raft.pth', source: 'torchvision' },
-    { weights: 'torchvision:raft_small_C_T_V2', lookalike: 'torchvision-raft-small.pth', source: 'torchvision' },
-    { weights: 'flownetpytorch:flownets_EPE1.951', lookalike: 'flownetpytorch-flownets.pth', source: 'flownetpytorch' },
-    { weights: 'flownetpytorch:flownetc_EPE1.766', lookalike: 'flownetpytorch-flownetc.pth', source: 'flownetpytorch' },
-    { weights: 'flownetpytorch:flownets_bn_EPE2.459', lookalike: 'flownetpytorch-flownets-bn.pth', source: 'flownetpytorch' },
-    { weights: 'flownetpytorch:flownets_from_caffe', lookalike: 'flownetpytorch-flownets.pth', source: 'flownetpytorch', bgr: true },
-    { weights: 'ptlflow:raft-things', lookalike: 'ptlflow-raft.ckpt', source: 'ptlflow' },
-    { weights: 'ptlflow:raft_small-things', lookalike: 'ptlflow-raft-small.ckpt', source: 'ptlflow' },
-    { weights: 'ptlflow:flownets-things', lookalike: 'ptlflow-flownet2-s.ckpt', source: 'ptlflow' },
-    { weights: 'ptlflow:flownetc-things', lookalike: 'ptlflow-flownet2-c.ckpt', source: 'ptlflow' },
-  ];
-  for (const c of cases) {
-    it(`${c.weights}: every file key lands on one tensor, and the flow equals PyTorch's`, async () => {
-      const original = weightsCatalogue().find((e) => e.name === c.weights) as WeightsEntry;
-      const file = lookalikes[c.lookalike];
-      const served = original.archive ? original : registerWeights({ ...original, file: c.lookalike, sha256: sha256(file), sha256Prefix: undefined, bytes: undefined }, { replace: true });
+  const cases = ['authors:raft-things', 'authors:raft-small', 'torchvision:raft_large_C_T_SKHT_V2', 'torchvision:raft_small_C_T_V2',
+    'flownetpytorch:flownets_EPE1.951', 'flownetpytorch:flownetc_EPE1.766', 'flownetpytorch:flownets_bn_EPE2.459',
+    'flownetpytorch:flownets_from_caffe', 'ptlflow:raft-things', 'ptlflow:raft_small-things', 'ptlflow:flownets-things',
+    'ptlflow:flownetc-things'];
+  for (const name of cases) {
+    it(`${name}: every file key lands on one tensor, and the flow equals PyTorch's`, async () => {
+      const original = weightsCatalogue().find((e) => e.name === name) as WeightsEntry;
+      const lookalike = lookalikeOf(original);
+      const bgr = original.inputOrder === 'bgr';
+      const file = lookalikes[lookalike];
+      const served = original.archive ? original : registerWeights({ ...original, file: lookalike, sha256: sha256(file), sha256Prefix: undefined, bytes: undefined }, { replace: true });
       try {
-        const flow = await FlowEstimator.load({ weights: c.weights, cacheDir: cache, mirror: `${server2.base}/files`, device: 'cpu', threads: THREADS });
+        const flow = await FlowEstimator.load({ weights: name, cacheDir: cache, mirror: `${server2.base}/files`, device: 'cpu', threads: THREADS });
         try {
           const weightsFile = flow.info.weights.file as string;
           // The mapping, as Python reads the same rules: a bijection onto the architecture's tensors.
@@ -491,15 +508,15 @@ describe('published formats: the key mapping, and the flow against PyTorch', fun
           const [a, b] = syntheticPair(128, 96);
           const iterations = flow.info.family === 'raft' ? 4 : 1;
           const node = await flow.estimate(a, b, { iterations });
-          const tag = c.weights.replace(/[^a-z0-9]/gi, '_');
+          const tag = name.replace(/[^a-z0-9]/gi, '_');
           const out = path.join(tmpDir(), `${tag}.flow`);
-          published(['flow', '--arch', served.architecture, '--weights', weightsFile, '--source', c.source, '--frames', writeRaw(a, `${tag}-a.rgb`),
+          published(['flow', '--arch', served.architecture, '--weights', weightsFile, '--source', original.source, '--frames', writeRaw(a, `${tag}-a.rgb`),
             writeRaw(b, `${tag}-b.rgb`), '--size', '128', '96', '--iterations', String(iterations), '--threads', String(THREADS), '--out', out,
-            ...(c.bgr ? ['--bgr'] : [])]);
+            ...(bgr ? ['--bgr'] : [])]);
           const bytes = fs.readFileSync(out);
           const eager = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
           const diff = maxAbsDiff(node.data, eager);
-          console.log(`      ${c.weights} (${served.architecture}, ${flow.info.weights.keyFormat}${c.bgr ? ', BGR' : ''}): ${mapping.fileKeys} keys onto ` +
+          console.log(`      ${name} (${served.architecture}, ${flow.info.weights.keyFormat}${bgr ? ', BGR' : ''}): ${mapping.fileKeys} keys onto ` +
             `${mapping.modelTensors} tensors; max |flow| ${maxAbs(eager).toFixed(2)} px, max |Node - PyTorch| ${diff.toExponential(2)} px`);
           assert.ok(diff <= TOLERANCE, `max |difference| ${diff} exceeds ${TOLERANCE}`);
         } finally {
@@ -512,9 +529,14 @@ describe('published formats: the key mapping, and the flow against PyTorch', fun
   }
 
   it('refuses a file in which two keys land on one tensor with different values', async () => {
-    const file = path.join(tmpDir(), 'doubled.pth');
-    published(['doubled', '--from', lookalikes['torchvision-raft-small.pth'], '--out', file]);
-    await rejectsWith(FlowEstimator.load({ model: 'raft-small', weights: file, device: 'cpu' }), 'ERR_WEIGHTS',
-      /keys naming one tensor twice: feature_encoder\.convnormrelu\.0\.weight and fnet\.conv1\.weight|keys naming one tensor twice: .*fnet\.conv1\.weight/);
+    const renamed = path.join(tmpDir(), 'doubled.pth');
+    published(['doubled', '--from', lookalikes['torchvision-raft-small.pth'], '--out', renamed]);
+    await rejectsWith(FlowEstimator.load({ model: 'raft-small', weights: renamed, device: 'cpu' }), 'ERR_WEIGHTS',
+      /keys naming one tensor twice: feature_encoder\.convnormrelu\.0\.weight and fnet\.conv1\.weight \(both fnet\.conv1\.weight\)/);
+    // The authors' files name some norm layers twice (normN and downsample.1): the two must agree.
+    const aliased = path.join(tmpDir(), 'aliased.pth');
+    published(['doubled', '--alias', '--from', lookalikes['authors-raft.pth'], '--out', aliased]);
+    await rejectsWith(FlowEstimator.load({ model: 'raft', weights: aliased, device: 'cpu' }), 'ERR_WEIGHTS',
+      /keys naming one tensor twice: cnet\.layer2\.0\.(norm3|downsample\.1)\.weight and cnet\.layer2\.0\.(norm3|downsample\.1)\.weight \(one tensor, two values\)/);
   });
 });

@@ -47,26 +47,24 @@ export const weightsCommand: CommandSpec = {
     }
     const cache = store(values);
     if (action === 'list') {
-      const rows = weightsCatalogue().map((entry) => {
-        const located = cache.locate(entry);
-        return {
+      const entries = weightsCatalogue();
+      if (values.json === true) {
+        console.log(JSON.stringify(entries.map((entry) => ({
           name: entry.name, model: entry.model, architecture: entry.architecture, source: weightsSource(entry.source)?.title ?? entry.source,
           size: sizeText(entry), trainedOn: entry.trainedOn, metrics: entry.metrics, licence: weightsSource(entry.source)?.licence,
-          recommended: entry.recommended, aliases: entry.aliases, cached: located?.path ?? null, url: cache.urlOf(entry) ?? null,
-        };
-      });
-      if (values.json === true) {
-        console.log(JSON.stringify(rows, null, 2));
+          recommended: entry.recommended, aliases: entry.aliases, cached: cache.locate(entry)?.path ?? null, url: cache.urlOf(entry) ?? null,
+        })), null, 2));
         return;
       }
-      for (const [k, row] of rows.entries()) {
-        const entry = weightsCatalogue()[k];
-        console.log(`${row.name}${row.recommended ? '  (default for ' + entry.architecture + ')' : ''}${row.aliases.length ? `  aliases: ${row.aliases.join(', ')}` : ''}`);
-        console.log(`    model ${row.model}${row.architecture !== row.model ? ` (${row.architecture})` : ''}, ${row.size}, from ${row.source}`);
-        console.log(`    trained on: ${row.trainedOn}`);
+      for (const entry of entries) {
+        const source = weightsSource(entry.source);
+        const cached = cache.locate(entry)?.path;
+        console.log(`${entry.name}${entry.recommended ? `  (default for ${entry.architecture})` : ''}${entry.aliases.length ? `  aliases: ${entry.aliases.join(', ')}` : ''}`);
+        console.log(`    model ${entry.model}${entry.architecture !== entry.model ? ` (${entry.architecture})` : ''}, ${sizeText(entry)}, from ${source?.title ?? entry.source}`);
+        console.log(`    trained on: ${entry.trainedOn}`);
         console.log(`    published metrics: ${metricsText(entry)}`);
-        console.log(`    licence: ${row.licence ?? '-'}`);
-        console.log(`    ${row.cached ? `cached: ${row.cached}` : `not cached (${row.url ?? 'bundled'})`}`);
+        console.log(`    licence: ${source?.licence ?? '-'}`);
+        console.log(`    ${cached ? `cached: ${cached}` : `not cached (${cache.urlOf(entry) ?? 'bundled'})`}`);
       }
       console.log(`\ncache: ${cache.weightsDir}${cache.mirror ? `, mirror ${cache.mirror}` : ''}${cache.offline ? ', offline' : ''}`);
       return;

@@ -9,8 +9,9 @@
                       --size W H [--iterations N] [--bgr] --out OUT
         The flow of those weights in PyTorch eager: torchvision's own raft_large / raft_small for its files, this
         project's eager model (loaded by Python's own reading of the file) for the others.
-    published.py doubled --from F --out OUT
-        A torchvision file with one tensor also under the authors' name, holding other values.
+    published.py doubled [--alias] --from F --out OUT
+        A torchvision file with one tensor also under the authors' name, holding other values; or an authors' file
+        whose two names of one norm layer disagree.
     published.py mapping --arch A --weights F --key-format K
         Python's view of the key mapping (the rules of models/weights.json applied with `re`): how many of the
         file's keys land on the model's tensors, and any left over, missing or landing twice.
@@ -142,9 +143,13 @@ def command_mapping(args) -> None:
 
 
 def command_doubled(args) -> None:
-    """A torchvision file that also names its first convolution the authors' way, with other values."""
+    """A torchvision file that also names its first convolution the authors' way, with other values; or (--alias)
+    an authors' file whose two names of one norm layer (norm3 and downsample.1) hold different values."""
     state = torch.load(args.source, map_location="cpu")
-    state["fnet.conv1.weight"] = state["feature_encoder.convnormrelu.0.weight"] + 1
+    if args.alias:
+        state["module.cnet.layer2.0.norm3.weight"] = state["module.cnet.layer2.0.downsample.1.weight"] + 1
+    else:
+        state["fnet.conv1.weight"] = state["feature_encoder.convnormrelu.0.weight"] + 1
     torch.save(state, args.out)
 
 
@@ -169,6 +174,7 @@ def main() -> None:
     mapping.add_argument("--key-format", required=True)
     doubled = sub.add_parser("doubled")
     doubled.add_argument("--from", dest="source", required=True)
+    doubled.add_argument("--alias", action="store_true")
     doubled.add_argument("--out", required=True)
     args = parser.parse_args()
     commands = {"make": command_make, "flow": command_flow, "mapping": command_mapping, "doubled": command_doubled}
