@@ -1,5 +1,6 @@
 // Flow files: Middlebury .flo, and KITTI's 16-bit PNG on top of pngjs; no native dependency.
 import * as fs from 'fs';
+import * as os from 'os';
 import { PNG } from 'pngjs';
 import { FlowError } from './FlowError';
 import { FlowField } from './FlowField';
@@ -32,7 +33,11 @@ export function encodeFlo(flow: FlowField): Buffer {
   out.writeFloatLE(FLO_MAGIC, 0);
   out.writeInt32LE(flow.width, 4);
   out.writeInt32LE(flow.height, 8);
-  for (let i = 0; i < flow.data.length; i++) out.writeFloatLE(flow.data[i], 12 + 4 * i);
+  if (os.endianness() === 'LE') {
+    out.set(new Uint8Array(flow.data.buffer, flow.data.byteOffset, flow.data.byteLength), 12);
+  } else {
+    for (let i = 0; i < flow.data.length; i++) out.writeFloatLE(flow.data[i], 12 + 4 * i);
+  }
   return out;
 }
 
@@ -74,7 +79,8 @@ export function readKittiFlow(file: string): MaskedFlow {
   return { flow: new FlowField(png.width, png.height, data), valid };
 }
 
-export function writeKittiFlow(file: string, flow: FlowField, valid?: Uint8Array): void {
+/** KITTI's 16-bit samples of a flow (RGB interleaved); pixels outside `valid`, and unknown flow, are invalid. */
+export function kittiFlowSamples(flow: FlowField, valid?: Uint8Array): Uint16Array {
   const n = flow.width * flow.height;
   const samples = new Uint16Array(3 * n);
   const encode = (v: number) => Math.min(65535, Math.max(0, Math.round(v * 64 + 32768)));
@@ -84,8 +90,17 @@ export function writeKittiFlow(file: string, flow: FlowField, valid?: Uint8Array
     samples[3 * i + 1] = ok ? encode(flow.data[2 * i + 1]) : 0;
     samples[3 * i + 2] = ok ? 1 : 0;
   }
+  return samples;
+}
+
+/** KITTI's 16-bit PNG of a flow, as bytes. */
+export function encodeKittiFlow(flow: FlowField, valid?: Uint8Array): Buffer {
   const options = { width: flow.width, height: flow.height, bitDepth: 16 as const, colorType: 2 as const, inputColorType: 2 as const, inputHasAlpha: false };
   const png = new PNG(options);
-  png.data = samples as unknown as Buffer;  // pngjs takes 16-bit samples as a Uint16Array
-  fs.writeFileSync(file, PNG.sync.write(png, options));
+  png.data = kittiFlowSamples(flow, valid) as unknown as Buffer;  // pngjs takes 16-bit samples as a Uint16Array
+  return PNG.sync.write(png, options);
+}
+
+export function writeKittiFlow(file: string, flow: FlowField, valid?: Uint8Array): void {
+  fs.writeFileSync(file, encodeKittiFlow(flow, valid));
 }

@@ -2,9 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { colorWheelLegend, FlowEstimator, FlowField, flowMetrics, flowToColor, sideBySide, VideoFlowSession } from '..';
 import { PACKAGE_ROOT } from '../binding';
-import { opencv, VideoWriterLike } from '../opencv';
+import { matFromRgb, opencv, rgbFromMat, VideoWriterLike } from '../opencv';
 import { makeDemoClip } from './demoClip';
-import { matFromRgb, rgbFromMat, writePng } from './images';
+import { writePng } from './images';
 import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, WEIGHTS_OPTION } from './options';
 
 

@@ -22,28 +22,3 @@ export function writePng(file: string, image: RgbImage): void {
   png.data = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
   fs.writeFileSync(file, PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false }));
 }
-
-/** An opencv4nodejs Mat from an RGB image (OpenCV stores BGR). */
-export function matFromRgb(image: { data: Uint8Array; width: number; height: number }): MatInstance {
-  const bgr = Buffer.alloc(image.width * image.height * 3);
-  for (let i = 0; i < image.width * image.height; i++) {
-    bgr[3 * i] = image.data[3 * i + 2];
-    bgr[3 * i + 1] = image.data[3 * i + 1];
-    bgr[3 * i + 2] = image.data[3 * i];
-  }
-  const cvm = opencv();
-  return new cvm.Mat(bgr, image.height, image.width, cvm.CV_8UC3);
-}
-
-/** RGB pixels of a BGR (or gray) 8-bit Mat. */
-export function rgbFromMat(mat: MatInstance): { data: Uint8Array; width: number; height: number; channels: 3; format: 'rgb' } {
-  const src = mat.getData();
-  const n = mat.rows * mat.cols;
-  const data = new Uint8Array(n * 3);
-  const c = mat.channels;
-  for (let i = 0; i < n; i++) {
-    if (c === 1) data.fill(src[i], 3 * i, 3 * i + 3);
-    else { data[3 * i] = src[c * i + 2]; data[3 * i + 1] = src[c * i + 1]; data[3 * i + 2] = src[c * i]; }
-  }
-  return { data, width: mat.cols, height: mat.rows, channels: 3, format: 'rgb' };
-}
