@@ -19,6 +19,8 @@ const APT_PACKAGES = [
   'libopencv-dev', 'python3-opencv', 'zlib1g-dev',
   // The linters `npm test` runs besides ESLint.
   'clang-format', 'flake8',
+  // The video job queue's store; the tests start their own instance on a free port.
+  'redis-server',
 ];
 // `--training` (npm run train): photographs the generator uses as textures, and matplotlib for the curve.
 const TRAINING_PACKAGES = ['opencv-doc', 'python3-skimage', 'python3-matplotlib'];

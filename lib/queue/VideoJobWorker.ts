@@ -78,7 +78,9 @@ export class VideoJobWorker {
     });
     this.worker.on('error', (error) => this.log.warn({ err: error.message }, 'queue error'));
     this.worker.on('failed', (job, error) => this.log.error({ job: job?.id, err: error.message, attempts: job?.attemptsMade }, 'job failed'));
-    this.worker.on('completed', (job) => this.log.info({ job: job.id, dir: job.returnvalue?.dir }, 'job completed'));
+    this.worker.on('active', (job) => this.log.info({ job: job.id, worker: this.id, attempt: job.attemptsStarted }, 'job started'));
+    this.worker.on('completed', (job) => this.log.info({ job: job.id, worker: this.id, dir: job.returnvalue?.dir }, 'job completed'));
+    this.worker.on('stalled', (id) => this.log.warn({ job: id }, 'job stalled (its worker stopped answering); it runs again'));
   }
 
   /** Checks the options, makes the shared directory's folders and starts taking jobs. */
@@ -125,7 +127,10 @@ export class VideoJobWorker {
     } catch (error) {
       await fs.promises.rm(staging, { recursive: true, force: true });
       const code = (error as { code?: unknown }).code;
-      if (typeof code === 'string' && FINAL_CODES.has(code)) throw new UnrecoverableError(`${code}: ${(error as Error).message}`);
+      const final = error instanceof UnrecoverableError || (typeof code === 'string' && FINAL_CODES.has(code));
+      // A job that failed for good no longer needs its upload.
+      if (final && data.uploaded) await fs.promises.rm(path.join(this.sharedDir, data.video), { force: true });
+      if (final && !(error instanceof UnrecoverableError)) throw new UnrecoverableError(`${code}: ${(error as Error).message}`);
       throw error;
     }
   }
@@ -170,7 +175,7 @@ export class VideoJobWorker {
       id: job.id!, video: data.originalName ?? path.basename(video), model: data.model, weights: estimator.info.weights.name,
       iterations: data.iterations ?? estimator.info.defaultIterations, width: session.width, height: session.height, fps: session.fps,
       pairs: perPair.length, seconds: round(seconds), pairsPerSecond: round(perPair.length / Math.max(seconds, 1e-6)),
-      worker: this.id, attempt: job.attemptsMade + 1, completedAt: new Date().toISOString(), perPair,
+      worker: this.id, attempt: job.attemptsStarted, completedAt: new Date().toISOString(), perPair,
     };
   }
 
@@ -184,6 +189,11 @@ export class VideoJobWorker {
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
       await fs.promises.rm(staging, { recursive: true, force: true });
       this.log.warn({ job: id, worker: this.id }, 'another attempt published this job first; its result stands');
+    }
+    // What attempts of workers that died left aside is never final: it goes once the result is in place.
+    const stagingDir = path.join(this.sharedDir, 'staging');
+    for (const entry of await fs.promises.readdir(stagingDir)) {
+      if (entry.startsWith(`${id}.`)) await fs.promises.rm(path.join(stagingDir, entry), { recursive: true, force: true });
     }
     return this.published(id, data);
   }

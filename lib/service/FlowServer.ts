@@ -87,12 +87,23 @@ export class FlowServer {
     });
     app.setErrorHandler((error, request, reply) => {
       const body = FlowServer.errorBody(error);
+      if ((error as FastifyError).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        body.message = `content type '${request.headers['content-type'] ?? ''}' is not one this route reads`;
+      }
       if (body.statusCode >= 500 && body.code !== 'ERR_QUEUE_FULL' && body.code !== 'ERR_SHUTTING_DOWN') request.log.error({ err: error }, 'request failed');
       if (error instanceof ServiceError) reply.headers(error.headers);
+      // Answered before the body was read to its end (a limit, a bad first part): the connection cannot carry
+      // another request, and the client must not try to reuse it.
+      if (!request.raw.complete) reply.header('connection', 'close');
       void reply.code(body.statusCode).type('application/json; charset=utf-8').send(body);
     });
     app.setNotFoundHandler((request, reply) => {
       void reply.code(404).send({ statusCode: 404, code: 'ERR_NOT_FOUND', error: 'Not Found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+    });
+    // While draining, each answer closes its connection, so that keep-alive clients do not hold shutdown open.
+    app.addHook('onSend', async (request, reply, payload) => {
+      if (server.closingPromise) reply.header('connection', 'close');
+      return payload;
     });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';

@@ -35,7 +35,8 @@ export async function decodeImage(field: string, bytes: Buffer, maxPixels: numbe
   if (bytes.length === 0) throw new ServiceError('ERR_DECODE', `${field} is empty`);
   let metadata: sharp.Metadata;
   try {
-    metadata = await sharp(bytes).metadata();
+    // The header alone: no pixel is decoded here, whatever size it claims.
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
     const size = headerSize(bytes);
     if (size) return decodeWithOpenCV(field, bytes, size, maxPixels);

@@ -150,7 +150,7 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
       metrics.rejected.inc({ model: early.model, reason: 'queue_full' });
       throw queueFull(early);
     }
-    if (!request.isMultipart() && (request.body === undefined || request.body === null)) {
+    if (!request.isMultipart() && (request.body === null || typeof request.body !== 'object')) {
       throw new ServiceError('ERR_UNSUPPORTED_MEDIA_TYPE', 'send the frames as multipart/form-data (fields frameA and frameB) or as application/json with base64 frameA and frameB');
     }
     const upload = request.isMultipart() ? await readMultipart(request) : readJson(request.body);

@@ -144,7 +144,7 @@ export function jobRoutes(app: FastifyInstance, context: ServerContext): void {
         throw new ServiceError('ERR_BAD_REQUEST', "the request has no video: upload one in field 'video', or name one with 'path'");
       }
     } else {
-      if (request.body === undefined || request.body === null) {
+      if (request.body === null || typeof request.body !== 'object') {
         throw new ServiceError('ERR_UNSUPPORTED_MEDIA_TYPE', "send the video as multipart/form-data (field 'video') or name it in application/json { path }");
       }
       fields = { ...request.body };
