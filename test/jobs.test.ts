@@ -2,18 +2,14 @@
 // with the library's video session and put results in the shared directory. Includes the fault run: two worker
 // processes, twenty jobs, one worker killed with SIGKILL mid-job and Redis restarted, every job completed once.
 import { strict as assert } from 'assert';
-import { ChildProcess, spawn } from 'child_process';
-import { QueueEvents } from 'bullmq';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { createFlowServer, decodeFlo, FlowServer, startVideoJobWorker, VideoJobWorker } from '../lib';
 import { makeDemoClip } from '../lib/cli/demoClip';
 import { matFromRgb, opencv } from '../lib/opencv';
-import { ROOT, tmpDir } from './helpers';
+import { faultRun, waitFor } from './FaultRun';
+import { tmpDir } from './helpers';
 import { hasRedis, RedisServer } from './RedisServer';
-
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
 
 function writeClip(file: string, count: number, width = 64, height = 48): void {
   const cv = opencv();
@@ -24,16 +20,6 @@ function writeClip(file: string, count: number, width = 64, height = 48): void {
 }
 
 interface Status { id: string; state: string; attemptsMade: number; failedReason?: string; progress: { pairs: number; total: number; percent: number } | null }
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function form(parts: Record<string, Buffer | string>, filename = 'clip.avi'): FormData {
   const body = new FormData();
@@ -199,79 +185,26 @@ describe('video jobs on BullMQ workers', function () {
   });
 
   it('fault run: two worker processes, 20 jobs, one worker killed mid-job and Redis restarted; all 20 complete exactly once', async function () {
-    const workers: { child: ChildProcess; id: string; log: string }[] = [];
-    const start = () => {
-      const child = spawn(process.execPath, [CLI, 'worker', '--redis', redis.url, '--shared-dir', shared, '--threads', '1',
-        '--lock-duration', '2000', '--stalled-interval', '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const entry = { child, id: `${os.hostname()}:${child.pid}`, log: '' };
-      child.stdout!.on('data', (chunk) => { entry.log += chunk; });
-      child.stderr!.on('data', (chunk) => { entry.log += chunk; });
-      workers.push(entry);
-      return entry;
-    };
-    const [first, second] = [start(), start()];
-    // Completions as Redis records them (BullMQ's event stream), whichever worker made them and whether or not it
-    // lived to log them.
-    const events = new QueueEvents('optical-flow-video', { connection: { host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null } });
-    events.on('error', () => undefined);
-    const completions: string[] = [];
-    events.on('completed', ({ jobId }) => { completions.push(jobId); });
-    await events.waitUntilReady();
-    try {
-      await waitFor('two ready workers', async () => (workers.every((w) => w.log.includes('"msg":"worker ready"')) ? true : undefined));
-      const ids: string[] = [];
-      for (let i = 0; i < 20; i++) ids.push((await submit(form({ video: clip, outputs: 'flo', maxFrames: '6', iterations: '4' }))).json.id);
-      const states = async () => Promise.all(ids.map(async (id) => (await status(id)).state));
-      const completedCount = async () => (await states()).filter((s) => s === 'completed').length;
-
-      // Kill the first worker with SIGKILL as soon as it starts a job, once a few jobs are done.
-      await waitFor('three completed jobs', async () => ((await completedCount()) >= 3 ? true : undefined));
-      const startedLines = () => first.log.split('\n').filter((l) => l.includes('"msg":"job started"'));
-      const before = startedLines().length;
-      const killedJob = await waitFor('the first worker to start a job', async () => {
-        const lines = startedLines();
-        return lines.length > before ? (JSON.parse(lines[lines.length - 1]) as { job: string }).job : undefined;
-      }, 30_000);
-      first.child.kill('SIGKILL');
-
-      // Restart Redis once more jobs are done.
-      const atKill = await completedCount();
-      await waitFor('two more completed jobs', async () => ((await completedCount()) >= Math.min(20, atKill + 2) ? true : undefined));
-      await redis.stop();
-      await new Promise((r) => setTimeout(r, 1000));
-      await redis.restart();
-
-      await waitFor('all twenty jobs', async () => ((await states()).every((s) => s === 'completed' || s === 'failed') ? true : undefined), 120_000);
-      assert.deepEqual(await states(), ids.map(() => 'completed'));
-
-      // Exactly once: one result per job, whole, recorded once, none left aside.
-      const results = fs.readdirSync(path.join(shared, 'results'));
-      for (const id of ids) {
-        assert.ok(results.includes(id));
-        assert.deepEqual(fs.readdirSync(path.join(shared, 'results', id)).sort(), ['flow', 'summary.json']);
-        assert.equal(fs.readdirSync(path.join(shared, 'results', id, 'flow')).length, 5);
-        const recorded = (await (await fetch(`${base}/v1/jobs/${id}/result`)).json() as { summary: { worker: string; pairs: number } }).summary;
-        const onDisk = JSON.parse(fs.readFileSync(path.join(shared, 'results', id, 'summary.json'), 'utf8')) as { worker: string };
-        assert.equal(recorded.worker, onDisk.worker, 'the result recorded is the result in place');
-        assert.equal(recorded.pairs, 5);
-      }
-      for (const id of ids) assert.equal(completions.filter((c) => c === id).length, 1, `job ${id} completed ${completions.filter((c) => c === id).length} times`);
-      assert.deepEqual(fs.readdirSync(path.join(shared, 'staging')), []);
-      assert.deepEqual(fs.readdirSync(path.join(shared, 'uploads')), []);
-      const killed = JSON.parse(fs.readFileSync(path.join(shared, 'results', killedJob, 'summary.json'), 'utf8')) as { worker: string; attempt: number };
-      assert.equal(killed.worker, second.id, 'the killed worker\'s job was completed by the other');
-      assert.ok(killed.attempt >= 2, `attempt ${killed.attempt}`);
-      assert.match(second.log, /"msg":"worker ready"/);
-    } finally {
-      await events.close();
-      for (const w of workers) {
-        if (w.child.exitCode === null && w.child.signalCode === null) {
-          const exited = new Promise((resolve) => w.child.once('exit', resolve));
-          w.child.kill('SIGTERM');
-          await exited;
-        }
-      }
+    const run = await faultRun({ base, redis, shared, video: clip });
+    assert.deepEqual(run.states, run.ids.map(() => 'completed'));
+    // Exactly once: one result per job, whole, recorded once (BullMQ's event stream), none left aside.
+    const results = fs.readdirSync(path.join(shared, 'results'));
+    for (const id of run.ids) {
+      assert.ok(results.includes(id));
+      assert.deepEqual(fs.readdirSync(path.join(shared, 'results', id)).sort(), ['flow', 'summary.json']);
+      assert.equal(fs.readdirSync(path.join(shared, 'results', id, 'flow')).length, 5);
+      const recorded = (await (await fetch(`${base}/v1/jobs/${id}/result`)).json() as { summary: { worker: string; pairs: number } }).summary;
+      const onDisk = JSON.parse(fs.readFileSync(path.join(shared, 'results', id, 'summary.json'), 'utf8')) as { worker: string };
+      assert.equal(recorded.worker, onDisk.worker, 'the result recorded is the result in place');
+      assert.equal(recorded.pairs, 5);
+      const times = run.completions.filter((c) => c === id).length;
+      assert.equal(times, 1, `job ${id} completed ${times} times`);
     }
-    assert.equal(second.child.exitCode, 0, 'SIGTERM stops a worker cleanly');
+    assert.deepEqual(fs.readdirSync(path.join(shared, 'staging')), []);
+    assert.deepEqual(fs.readdirSync(path.join(shared, 'uploads')), []);
+    const killed = JSON.parse(fs.readFileSync(path.join(shared, 'results', run.killedJob, 'summary.json'), 'utf8')) as { worker: string; attempt: number };
+    assert.equal(killed.worker, run.workers[1].id, 'the killed worker\'s job was completed by the other');
+    assert.ok(killed.attempt >= 2, `attempt ${killed.attempt}`);
+    assert.equal(run.survivorExitCode, 0, 'SIGTERM stops a worker cleanly');
   });
 });

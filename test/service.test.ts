@@ -1,6 +1,6 @@
 // The HTTP service on a real listening socket: every status it answers, with exact bodies, and its shutdown.
 import { strict as assert } from 'assert';
-import { spawn } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
@@ -250,7 +250,7 @@ describe('HTTP service', function () {
     assert.ok(short.pool.models[0].estimator.disposed);
   });
 
-  it('`optical-flow serve` drains on SIGTERM: the request in flight gets its flow, new connections are refused, exit code 0', async function () {
+  it('`optical-flow serve` answers the README\'s curl lines, and drains on SIGTERM: the request in flight gets its flow, new connections are refused, exit code 0', async function () {
     const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'serve', '--port', '0', '--threads', String(THREADS)],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
     let output = '';
@@ -264,6 +264,24 @@ describe('HTTP service', function () {
       child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${output}`)));
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+    // The README's curl lines, as written, against this server.
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Service'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)![1];
+    const curls = block.split('\n').filter((line) => line.startsWith('curl '));
+    assert.equal(curls.length, 3);
+    const work = fs.mkdtempSync(path.join(tmpDir(), 'readme-curl-'));
+    for (const line of curls) {
+      const command = line.replaceAll('http://127.0.0.1:8080', address).replaceAll('@docs/', `@${ROOT}/docs/`);
+      const run = spawnSync('sh', ['-c', command], { cwd: work, encoding: 'utf8' });
+      assert.equal(run.status, 0, `${command}: ${run.stderr}`);
+      if (line.includes('/readyz')) assert.equal((JSON.parse(run.stdout) as { status: string }).status, 'ready');
+    }
+    const readmeFlow = decodeFlo(fs.readFileSync(path.join(work, 'flow.flo')));
+    assert.deepEqual([readmeFlow.width, readmeFlow.height], [320, 240]);
+    assert.equal((await sharp(path.join(work, 'flow.png')).metadata()).width, 320);
+
     const [x, y] = syntheticPair(320, 240, 2, 1);
     const inFlight = fetch(`${address}/v1/flow`, { method: 'POST', body: form({ frameA: await png(x), frameB: await png(y), iterations: '24' }) });
     await new Promise((r) => setTimeout(r, 300));

@@ -1,6 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ModelPool } from './ModelPool';
 
+/**
+ * Sampling period of the event-loop delay metrics (prom-client over perf_hooks' monitorEventLoopDelay): the
+ * reported delays include it, so an idle loop reads about this much.
+ */
+export const EVENT_LOOP_PRECISION_MS = 10;
+
 /** The server's Prometheus metrics, in a registry of its own (several servers can live in one process). */
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -11,7 +17,7 @@ export class ServiceMetrics {
 
   constructor(pool: ModelPool, jobCounts?: () => Promise<Record<string, number>>) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'optical_flow_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'optical_flow_', eventLoopMonitoringPrecision: EVENT_LOOP_PRECISION_MS });
     this.requests = new Counter({ name: 'optical_flow_http_requests_total', help: 'HTTP requests answered, by route, method and status', labelNames: ['route', 'method', 'status'], registers });
     this.latency = new Histogram({
       name: 'optical_flow_http_request_duration_seconds', help: 'Time from request to response', labelNames: ['route', 'method'], registers,

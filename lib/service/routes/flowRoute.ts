@@ -111,6 +111,23 @@ function checkMemory(model: PooledModel, image: ImageLike): void {
   }
 }
 
+/** Bodies up to this size are read and dropped before an early refusal, so that the connection stays reusable. */
+const DRAIN_LIMIT = 1024 * 1024;
+
+/**
+ * Reads and drops a small unread body: a client refused with 503 keeps its connection instead of opening a new
+ * one for its retry, which under overload costs more than the refusal itself. Larger bodies are not read (the
+ * connection is closed instead).
+ */
+async function drainSmallBody(request: FastifyRequest): Promise<void> {
+  const length = Number(request.headers['content-length']);
+  if (request.raw.complete || !Number.isFinite(length) || length > DRAIN_LIMIT) return;
+  await new Promise<void>((resolve) => {
+    request.raw.once('end', resolve).once('error', () => resolve()).once('close', resolve);
+    request.raw.resume();
+  });
+}
+
 function queueFull(model: PooledModel): ServiceError {
   return new ServiceError('ERR_QUEUE_FULL', `model ${model.model} has ${model.estimator.pending} requests queued or running, its limit; ` +
     'retry later', { 'retry-after': String(ModelPool.retryAfter(model)) });
@@ -148,6 +165,7 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
     const early = pool.find(query.model, query.weights);
     if (early.estimator.pending >= options.queueLimit) {
       metrics.rejected.inc({ model: early.model, reason: 'queue_full' });
+      await drainSmallBody(request);
       throw queueFull(early);
     }
     if (!request.isMultipart() && (request.body === null || typeof request.body !== 'object')) {
