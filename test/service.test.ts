@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { createFlowServer, decodeFlo, FlowEstimator, FlowServer, ImageLike } from '../lib';
+import { serverOptionsFrom } from '../lib/cli/serve';
 import { maxAbsDiff, ROOT, syntheticPair, THREADS, tmpDir } from './helpers';
 
 async function png(image: ImageLike): Promise<Buffer> {
@@ -183,7 +184,9 @@ describe('HTTP service', function () {
     for (const response of responses) {
       if (response.status !== 503) { await response.arrayBuffer(); continue; }
       assert.match(response.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
-      await expectError(response, 503, 'ERR_QUEUE_FULL', /^model raft-small has 2 requests queued or running, its limit; retry later$/);
+      // Refused either at the model's queue or while the others were still being received and decoded.
+      await expectError(response, 503, 'ERR_QUEUE_FULL',
+        /^(model raft-small has 2 requests queued or running|the server is receiving or decoding 2 requests), its limit; retry later$/);
     }
     assert.equal((await post(form({ frameA: pngA, frameB: pngB, iterations: '2' }))).status, 200);
   });
@@ -237,6 +240,27 @@ describe('HTTP service', function () {
     await assert.rejects(createFlowServer({ deadlne: 5 } as never), { code: 'ERR_UNKNOWN_OPTION', message: "Unknown option 'deadlne' in server options; did you mean 'deadline'?" });
     await assert.rejects(createFlowServer({ redis: 'redis://127.0.0.1:1' }), { code: 'ERR_INVALID_ARG_VALUE', message: /for sharedDir/ });
     await assert.rejects(createFlowServer({ models: ['no-such-model'] }), { code: 'ERR_MODEL_LOAD', message: /unknown model 'no-such-model'/ });
+  });
+
+  it('takes settings from flags, else OPTICAL_FLOW_* variables, and names a bad one', function () {
+    const saved = { ...process.env };
+    try {
+      process.env.OPTICAL_FLOW_QUEUE_LIMIT = '7';
+      process.env.OPTICAL_FLOW_MAX_PIXELS = '5000';
+      process.env.OPTICAL_FLOW_MODELS = 'raft-small, raft=authors:raft-things';
+      const options = serverOptionsFrom({ 'queue-limit': '9' });
+      assert.equal(options.queueLimit, 9);
+      assert.equal(options.maxPixels, 5000);
+      assert.deepEqual(options.models, [{ model: 'raft-small' }, { model: 'raft', weights: 'authors:raft-things' }]);
+      process.env.OPTICAL_FLOW_DEADLINE = 'soon';
+      assert.throws(() => serverOptionsFrom({}), { message: "--deadline (or OPTICAL_FLOW_DEADLINE) must be an integer, got 'soon'" });
+    } finally {
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+      Object.assign(process.env, saved);
+    }
+    const cli = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'serve', '--queue-limit', '0'], { encoding: 'utf8' });
+    assert.equal(cli.status, 1);
+    assert.match(cli.stderr, /optical-flow: ERR_OUT_OF_RANGE: Expected an integer between 1 and 10000 for queueLimit but received number 0/);
   });
 
   it('shutdown past its timeout aborts the work in flight with 503 and still frees everything', async function () {

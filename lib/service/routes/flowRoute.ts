@@ -1,7 +1,7 @@
 // POST /v1/flow: two frames in, the flow out. Frames come as a multipart form (encoded images, or raw pixels with
 // their size) or as JSON with base64 images; options come from the query string or the body's fields.
 import type { MultipartFile, MultipartValue } from '@fastify/multipart';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FlowError } from '../../FlowError';
 import type { ImageLike } from '../../Frame';
 import { estimateRequestMemory, formatBytes } from '../../memory';
@@ -135,6 +135,10 @@ function queueFull(model: PooledModel): ServiceError {
 
 export function flowRoute(app: FastifyInstance, context: ServerContext): void {
   const { options, pool, metrics } = context;
+  // Requests between arrival and their model's queue (reading, decoding) hold up to two bodies and two frames
+  // each: as many may be in that stage as all the models' queues hold, so memory stays bounded.
+  const maxPreparing = options.queueLimit * pool.models.length;
+  let preparing = 0;
   const optionProperties = {
     model: { type: 'string', minLength: 1, maxLength: 256 },
     weights: { type: 'string', minLength: 1, maxLength: 256 },
@@ -163,11 +167,25 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
     const query = request.query;
     // Refused before the body is read when the default (or the queried) model is already full.
     const early = pool.find(query.model, query.weights);
-    if (early.estimator.pending >= options.queueLimit) {
+    if (early.estimator.pending >= options.queueLimit || preparing >= maxPreparing) {
       metrics.rejected.inc({ model: early.model, reason: 'queue_full' });
       await drainSmallBody(request);
-      throw queueFull(early);
+      if (early.estimator.pending >= options.queueLimit) throw queueFull(early);
+      throw new ServiceError('ERR_QUEUE_FULL', `the server is receiving or decoding ${preparing} requests, its limit; retry later`,
+        { 'retry-after': String(ModelPool.retryAfter(early)) });
     }
+    preparing++;
+    let prepared = false;
+    const ready = () => { if (!prepared) { prepared = true; preparing--; } };
+    try {
+      return await answer(request, reply, ready);
+    } finally {
+      ready();
+    }
+  });
+
+  async function answer(request: FastifyRequest<{ Querystring: FlowQuery; Body: FlowJsonBody }>, reply: FastifyReply, ready: () => void) {
+    const query = request.query;
     if (!request.isMultipart() && (request.body === null || typeof request.body !== 'object')) {
       throw new ServiceError('ERR_UNSUPPORTED_MEDIA_TYPE', 'send the frames as multipart/form-data (fields frameA and frameB) or as application/json with base64 frameA and frameB');
     }
@@ -188,7 +206,9 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
     const started = performance.now();
     let flow;
     try {
-      flow = await model.estimator.estimate(a, b, { iterations, signal: AbortSignal.any([deadline, context.shutdown, clientGone.signal]) });
+      const pending = model.estimator.estimate(a, b, { iterations, signal: AbortSignal.any([deadline, context.shutdown, clientGone.signal]) });
+      ready();  // queued: the model's own limit counts it from here
+      flow = await pending;
     } catch (error) {
       if ((error as FlowError).code === 'ERR_QUEUE_FULL') {
         metrics.rejected.inc({ model: model.model, reason: 'queue_full' });
@@ -219,7 +239,7 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
       .header('server-timing', `inference;dur=${(seconds * 1000).toFixed(1)}`)
       .type(FLOW_FORMATS[format].contentType)
       .send(body);
-  });
+  }
 }
 
 function deadlineError(deadline: number, when: string): ServiceError {
