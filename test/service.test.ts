@@ -74,7 +74,7 @@ describe('HTTP service', function () {
     assert.equal(response.headers.get('x-flow-model'), 'raft-small');
     assert.equal(response.headers.get('x-flow-weights'), 'project:raft-small');
     assert.equal(response.headers.get('x-flow-iterations'), '12');
-    assert.match(response.headers.get('server-timing') ?? '', /^inference;dur=\d+(\.\d+)?$/);
+    assert.match(response.headers.get('server-timing') ?? '', /^model;desc="queued and inferred";dur=\d+(\.\d+)?$/);
     const flow = decodeFlo(new Uint8Array(await response.arrayBuffer()));
     assert.deepEqual([flow.width, flow.height], [96, 64]);
     const direct = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS });

@@ -10,7 +10,7 @@ export interface PooledModel {
   /** The weights as configured (undefined: the model's recommended ones). */
   requestedWeights?: string;
   estimator: FlowEstimator;
-  /** Mean seconds of the recent inferences (for Retry-After). */
+  /** Running mean of one inference's seconds (for Retry-After). */
   meanSeconds: number;
 }
 

@@ -24,7 +24,7 @@ export class ServiceMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     });
     this.inference = new Histogram({
-      name: 'optical_flow_inference_seconds', help: 'Time a pair spent on its model (queue wait excluded)', labelNames: ['model'], registers,
+      name: 'optical_flow_inference_seconds', help: 'Time from queueing a pair on its model to its flow (waiting behind other pairs included)', labelNames: ['model'], registers,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     });
     this.rejected = new Counter({ name: 'optical_flow_rejected_total', help: 'Flow requests refused for load or time (queue full, deadline)', labelNames: ['model', 'reason'], registers });

@@ -204,6 +204,7 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
     const onClose = () => { if (!reply.raw.writableFinished) clientGone.abort(); };
     reply.raw.on('close', onClose);
     const started = performance.now();
+    const ahead = model.estimator.pending;
     let flow;
     try {
       const pending = model.estimator.estimate(a, b, { iterations, signal: AbortSignal.any([deadline, context.shutdown, clientGone.signal]) });
@@ -226,7 +227,8 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
       reply.raw.off('close', onClose);
     }
     const seconds = (performance.now() - started) / 1000;
-    ModelPool.record(model, seconds);
+    // Waiting behind `ahead` requests is about `ahead` inferences long: what is left is one inference.
+    ModelPool.record(model, seconds / (ahead + 1));
     metrics.inference.observe({ model: model.model }, seconds);
     const body = await encodeFlow(flow, format);
     return reply
@@ -236,7 +238,7 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
       .header('x-flow-model', model.model)
       .header('x-flow-weights', model.estimator.info.weights.name)
       .header('x-flow-iterations', String(iterations ?? model.estimator.info.defaultIterations))
-      .header('server-timing', `inference;dur=${(seconds * 1000).toFixed(1)}`)
+      .header('server-timing', `model;desc="queued and inferred";dur=${(seconds * 1000).toFixed(1)}`)
       .type(FLOW_FORMATS[format].contentType)
       .send(body);
   }
