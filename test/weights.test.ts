@@ -497,22 +497,21 @@ describe('published formats: the key mapping, and the flow against PyTorch', fun
         const flow = await FlowEstimator.load({ weights: name, cacheDir: cache, mirror: `${server2.base}/files`, device: 'cpu', threads: THREADS });
         try {
           const weightsFile = flow.info.weights.file as string;
-          // The mapping, as Python reads the same rules: a bijection onto the architecture's tensors.
-          const mapping = JSON.parse(published(['mapping', '--arch', served.architecture, '--weights', weightsFile, '--key-format', served.keyFormat])) as
-            { fileKeys: number; modelTensors: number; covered: number; missing: string[]; unexpected: string[]; collisions: string[][] };
-          assert.deepEqual([mapping.missing, mapping.unexpected, mapping.collisions], [[], [], []]);
-          assert.equal(mapping.covered, mapping.modelTensors);
-          assert.equal(new Set(flow.weightsLoaded).size, flow.weightsLoaded.length, 'no tensor loaded twice');
-          assert.equal(flow.weightsLoaded.length, mapping.modelTensors, 'every tensor of the architecture loaded');
-          // The flow, against PyTorch eager (torchvision's own model for its files).
+          // The flow, against PyTorch eager (torchvision's own model for its files), and the key mapping as Python reads
+          // the same rules (a bijection onto the architecture's tensors), from one Python process.
           const [a, b] = syntheticPair(128, 96);
           const iterations = flow.info.family === 'raft' ? 4 : 1;
           const node = await flow.estimate(a, b, { iterations });
           const tag = name.replace(/[^a-z0-9]/gi, '_');
           const out = path.join(tmpDir(), `${tag}.flow`);
-          published(['flow', '--arch', served.architecture, '--weights', weightsFile, '--source', original.source, '--frames', writeRaw(a, `${tag}-a.rgb`),
-            writeRaw(b, `${tag}-b.rgb`), '--size', '128', '96', '--iterations', String(iterations), '--threads', String(THREADS), '--out', out,
-            ...(bgr ? ['--bgr'] : [])]);
+          const mapping = JSON.parse(published(['flow', '--arch', served.architecture, '--weights', weightsFile, '--source', original.source,
+            '--frames', writeRaw(a, `${tag}-a.rgb`), writeRaw(b, `${tag}-b.rgb`), '--size', '128', '96', '--iterations', String(iterations),
+            '--threads', String(THREADS), '--out', out, '--key-format', served.keyFormat, ...(bgr ? ['--bgr'] : [])])) as
+            { fileKeys: number; modelTensors: number; covered: number; missing: string[]; unexpected: string[]; collisions: string[][] };
+          assert.deepEqual([mapping.missing, mapping.unexpected, mapping.collisions], [[], [], []]);
+          assert.equal(mapping.covered, mapping.modelTensors);
+          assert.equal(new Set(flow.weightsLoaded).size, flow.weightsLoaded.length, 'no tensor loaded twice');
+          assert.equal(flow.weightsLoaded.length, mapping.modelTensors, 'every tensor of the architecture loaded');
           const bytes = fs.readFileSync(out);
           const eager = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
           const diff = maxAbsDiff(node.data, eager);

@@ -115,6 +115,9 @@ def command_flow(args) -> None:
     flow = crop(flow, padding, height, width)[0].permute(1, 2, 0).contiguous()
     with open(args.out, "wb") as f:
         f.write(flow.numpy().astype("<f4").tobytes())
+    if args.key_format:
+        # The mapping too, in the same process: PyTorch is imported once per case.
+        command_mapping(args)
 
 
 def command_mapping(args) -> None:
@@ -168,6 +171,7 @@ def main() -> None:
     flow.add_argument("--threads", type=int, default=2)
     flow.add_argument("--bgr", action="store_true", help="the weights take BGR: swap the frames' channels")
     flow.add_argument("--out", required=True)
+    flow.add_argument("--key-format", help="also print the key mapping (as `mapping` does) for this key format")
     mapping = sub.add_parser("mapping")
     mapping.add_argument("--arch", required=True, choices=sorted(models.ARCHITECTURES))
     mapping.add_argument("--weights", required=True)
