@@ -5,12 +5,12 @@
 
 class EstimateJob : public Job {
  public:
-  EstimateJob(Napi::Env env, uint32_t id, Frame a, Frame b, int iterations)
-      : Job(env, id), a_(std::move(a)), b_(std::move(b)), iterations_(iterations) {}
+  EstimateJob(Napi::Env env, uint32_t id, Frame a, Frame b, Refinement refinement)
+      : Job(env, id), a_(std::move(a)), b_(std::move(b)), refinement_(refinement) {}
 
  protected:
   void Execute(TorchModel& model) override {
-    result_ = model.Estimate(a_, b_, iterations_);
+    result_ = model.Estimate(a_, b_, refinement_);
     // The pixels are not needed any more; free them before the result travels back.
     a_.bytes = {};
     b_.bytes = {};
@@ -28,6 +28,7 @@ class EstimateJob : public Job {
     Napi::Object out = Napi::Object::New(env);
     out.Set("width", result.width);
     out.Set("height", result.height);
+    out.Set("iterations", result.iterations);
     out.Set("data", Napi::Float32Array::New(env, data->size(), buffer, 0));
     return out;
   }
@@ -35,6 +36,6 @@ class EstimateJob : public Job {
  private:
   Frame a_;
   Frame b_;
-  int iterations_;
+  Refinement refinement_;
   FlowResult result_;
 };

@@ -128,24 +128,28 @@ Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Frame a = CopyFrame(env, info[0]);
   Frame b = CopyFrame(env, info[1]);
-  const int iterations = info[2].As<Napi::Number>().Int32Value();
+  Refinement refinement;
+  refinement.iterations = info[2].As<Napi::Number>().Int32Value();
+  refinement.tolerance = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
   const uint32_t id = nextId_++;
   return Request(env, id,
-                 Queue(env, std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), iterations), true));
+                 Queue(env, std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), refinement), true));
 }
 
 Napi::Value FlowModel::StreamStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t stream = info[0].As<Napi::Number>().Uint32Value();
   Frame frame = CopyFrame(env, info[1]);
-  const int iterations = info[2].As<Napi::Number>().Int32Value();
+  Refinement refinement;
+  refinement.iterations = info[2].As<Napi::Number>().Int32Value();
+  refinement.tolerance = info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : 0;
   StreamOptions options;
   options.reuseFeatures = info[3].As<Napi::Boolean>().Value();
   options.warmStart = info[4].As<Napi::Boolean>().Value();
   const uint32_t id = nextId_++;
   return Request(
       env, id,
-      Queue(env, std::make_unique<StreamStepJob>(env, id, stream, std::move(frame), iterations, options), true));
+      Queue(env, std::make_unique<StreamStepJob>(env, id, stream, std::move(frame), refinement, options), true));
 }
 
 Napi::Value FlowModel::StreamEnd(const Napi::CallbackInfo& info) {

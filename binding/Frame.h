@@ -24,4 +24,5 @@ struct FlowResult {
   int width = 0;
   int height = 0;
   std::vector<float> data;
+  int iterations = 0;  // refinement iterations that ran (RAFT); 0 for models without refinement
 };

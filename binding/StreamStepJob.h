@@ -5,12 +5,12 @@
 
 class StreamStepJob : public Job {
  public:
-  StreamStepJob(Napi::Env env, uint32_t id, uint32_t stream, Frame frame, int iterations, StreamOptions options)
-      : Job(env, id), stream_(stream), frame_(std::move(frame)), iterations_(iterations), options_(options) {}
+  StreamStepJob(Napi::Env env, uint32_t id, uint32_t stream, Frame frame, Refinement refinement, StreamOptions options)
+      : Job(env, id), stream_(stream), frame_(std::move(frame)), refinement_(refinement), options_(options) {}
 
  protected:
   void Execute(TorchModel& model) override {
-    result_ = model.StreamStep(stream_, frame_, iterations_, options_);
+    result_ = model.StreamStep(stream_, frame_, refinement_, options_);
     frame_.bytes = {};
   }
 
@@ -22,7 +22,7 @@ class StreamStepJob : public Job {
  private:
   uint32_t stream_;
   Frame frame_;
-  int iterations_;
+  Refinement refinement_;
   StreamOptions options_;
   FlowResult result_;
 };

@@ -177,13 +177,56 @@ FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
   return result;
 }
 
-FlowResult TorchModel::Estimate(const Frame& a, const Frame& b, int iterations) {
+FlowResult TorchModel::Estimate(const Frame& a, const Frame& b, const Refinement& refinement) {
   if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
   c10::InferenceMode inference;
   const Padding padding = PaddingFor(a.height, a.width, stride_, minSize_);
-  std::vector<torch::jit::IValue> inputs{Pad(ToTensor(a), padding), Pad(ToTensor(b), padding),
-                                         static_cast<int64_t>(iterations), torch::jit::IValue()};
-  return Crop(module_.forward(inputs).toTensor(), padding);
+  torch::Tensor imageA = Pad(ToTensor(a), padding);
+  torch::Tensor imageB = Pad(ToTensor(b), padding);
+  if (refinement.tolerance > 0) {
+    if (!HasRaftEntryPoints())
+      throw FlowError("ERR_INFERENCE", "a tolerance needs a RAFT export (refinement entry points)");
+    // The same computation as forward(), through the entry points, so that refinement can stop early.
+    auto fmaps = module_.get_method("encode_features")({torch::cat({imageA, imageB}, 0)}).toTensor().chunk(2, 0);
+    auto context = module_.get_method("encode_context")({imageA}).toTuple();
+    auto [flow, low, ran] = Refine(fmaps[0], fmaps[1], context, refinement, torch::jit::IValue());
+    FlowResult result = Crop(flow, padding);
+    result.iterations = ran;
+    return result;
+  }
+  std::vector<torch::jit::IValue> inputs{imageA, imageB, static_cast<int64_t>(refinement.iterations),
+                                         torch::jit::IValue()};
+  FlowResult result = Crop(module_.forward(inputs).toTensor(), padding);
+  result.iterations = HasRaftEntryPoints() ? refinement.iterations : 0;
+  return result;
+}
+
+std::tuple<torch::Tensor, torch::Tensor, int> TorchModel::Refine(const torch::Tensor& fmap1, const torch::Tensor& fmap2,
+                                                                 const c10::intrusive_ptr<c10::ivalue::Tuple>& context,
+                                                                 const Refinement& refinement,
+                                                                 const torch::jit::IValue& init) {
+  const auto& net = context->elements()[0];
+  const auto& inp = context->elements()[1];
+  if (refinement.tolerance > 0) {
+    if (!module_.find_method("refine_adaptive")) {
+      throw FlowError("ERR_INFERENCE",
+                      "this export has no adaptive refinement (refine_adaptive): re-export it with this version, "
+                      "or leave out the tolerance");
+    }
+    auto out = module_
+                   .get_method("refine_adaptive")({fmap1, fmap2, net, inp, static_cast<int64_t>(refinement.iterations),
+                                                   refinement.tolerance, init})
+                   .toTuple();
+    const int64_t ran = out->elements()[2].toInt();
+    if (ran < 1 || ran > refinement.iterations) {
+      throw FlowError("ERR_INFERENCE", "the export reported " + std::to_string(ran) + " iterations of at most " +
+                                           std::to_string(refinement.iterations));
+    }
+    return {out->elements()[0].toTensor(), out->elements()[1].toTensor(), static_cast<int>(ran)};
+  }
+  auto out = module_.get_method("refine")({fmap1, fmap2, net, inp, static_cast<int64_t>(refinement.iterations), init})
+                 .toTuple();
+  return {out->elements()[0].toTensor(), out->elements()[1].toTensor(), refinement.iterations};
 }
 
 bool TorchModel::HasRaftEntryPoints() {
@@ -191,7 +234,8 @@ bool TorchModel::HasRaftEntryPoints() {
          module_.find_method("refine") && module_.find_method("forward_project");
 }
 
-FlowResult TorchModel::StreamStep(uint32_t stream, const Frame& frame, int iterations, const StreamOptions& options) {
+FlowResult TorchModel::StreamStep(uint32_t stream, const Frame& frame, const Refinement& refinement,
+                                  const StreamOptions& options) {
   if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
   c10::InferenceMode inference;
   const Padding padding = PaddingFor(frame.height, frame.width, stride_, minSize_);
@@ -219,16 +263,22 @@ FlowResult TorchModel::StreamStep(uint32_t stream, const Frame& frame, int itera
       if (options.warmStart && previous.lowFlow.defined()) {
         init = module_.get_method("forward_project")({previous.lowFlow}).toTensor();
       }
-      auto out = module_
-                     .get_method("refine")({fmap1, fmap2, context->elements()[0], context->elements()[1],
-                                            static_cast<int64_t>(iterations), init})
-                     .toTuple();
-      previous.lowFlow = out->elements()[1].toTensor();
-      result = Crop(out->elements()[0].toTensor(), padding);
+      auto [flow, low, ran] = Refine(fmap1, fmap2, context, refinement, init);
+      previous.lowFlow = low;
+      result = Crop(flow, padding);
+      result.iterations = ran;
+    } else if (raft && refinement.tolerance > 0) {
+      torch::Tensor fmap1 = module_.get_method("encode_features")({previous.image}).toTensor();
+      torch::Tensor fmap2 = module_.get_method("encode_features")({image}).toTensor();
+      auto context = module_.get_method("encode_context")({previous.image}).toTuple();
+      auto [flow, low, ran] = Refine(fmap1, fmap2, context, refinement, torch::jit::IValue());
+      result = Crop(flow, padding);
+      result.iterations = ran;
     } else {
-      std::vector<torch::jit::IValue> inputs{previous.image, image, static_cast<int64_t>(iterations),
+      std::vector<torch::jit::IValue> inputs{previous.image, image, static_cast<int64_t>(refinement.iterations),
                                              torch::jit::IValue()};
       result = Crop(module_.forward(inputs).toTensor(), padding);
+      result.iterations = raft ? refinement.iterations : 0;
     }
   }
   StreamState& state = streams_[stream];

@@ -39,6 +39,13 @@ struct ModelInfo {
   double divFlow = 0;                      // FlowNet's output scale in use (0 for other models)
 };
 
+// How far RAFT refines: at most `iterations`, stopping early once an iteration's mean update is under `tolerance`
+// pixels (0: always `iterations`).
+struct Refinement {
+  int iterations = 12;
+  double tolerance = 0;
+};
+
 struct StreamOptions {
   bool reuseFeatures = true;  // encode each frame once: its features serve both pairs it belongs to
   bool warmStart = true;      // start refinement from the previous pair's flow, carried forward
@@ -50,10 +57,11 @@ class TorchModel {
   ModelInfo Load(const LoadOptions& options);
 
   // Flow from frame a to frame b, at the frames' own size.
-  FlowResult Estimate(const Frame& a, const Frame& b, int iterations);
+  FlowResult Estimate(const Frame& a, const Frame& b, const Refinement& refinement);
 
   // One frame of a video stream: the flow from the stream's previous frame to this one (empty for the first).
-  FlowResult StreamStep(uint32_t stream, const Frame& frame, int iterations, const StreamOptions& options);
+  FlowResult StreamStep(uint32_t stream, const Frame& frame, const Refinement& refinement,
+                        const StreamOptions& options);
   void StreamEnd(uint32_t stream);
 
   void Release();
@@ -70,6 +78,10 @@ class TorchModel {
   torch::Tensor Pad(const torch::Tensor& image, const Padding& padding) const;
   FlowResult Crop(torch::Tensor flow, const Padding& padding) const;
   bool HasRaftEntryPoints();
+  // RAFT's update loop from encoded frames: the full-resolution flow, the 1/8-resolution flow and the iterations run.
+  std::tuple<torch::Tensor, torch::Tensor, int> Refine(const torch::Tensor& fmap1, const torch::Tensor& fmap2,
+                                                       const c10::intrusive_ptr<c10::ivalue::Tuple>& context,
+                                                       const Refinement& refinement, const torch::jit::IValue& init);
 
   torch::jit::Module module_;
   torch::Device device_{torch::kCPU};

@@ -52,8 +52,13 @@ export interface LoadOptions {
 }
 
 export interface EstimateOptions {
-  /** Refinement iterations (RAFT). Default: the model's own default. */
+  /** Refinement iterations (RAFT); with `tolerance`, the most. Default: the model's own default. */
   iterations?: number;
+  /**
+   * Stop refining once an iteration moves the flow by less than this many pixels on average (RAFT only).
+   * Default: none, always `iterations`. `field.iterations` says how many ran.
+   */
+  tolerance?: number;
   /** Aborting rejects the request with ERR_ABORTED; a request that has not started is dropped from the queue. */
   signal?: AbortSignal;
 }
@@ -79,7 +84,7 @@ export interface ModelInfo {
 
 const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'weights', 'queueLimit', 'memoryLimit',
   'cacheDir', 'offline', 'mirror', 'downloadTimeout', 'onProgress', 'signal'];
-const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'signal'];
+const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'tolerance', 'signal'];
 const DEVICE_PATTERN = /^(auto|cpu|cuda|cuda:\d{1,4})$/;
 const MAX_ITERATIONS = 100;
 /** Below this the 1/8-resolution networks have no pixel of their own to describe. */
@@ -196,6 +201,7 @@ export class FlowEstimator {
     const opts = is.options<EstimateOptions>('estimate options', options, ESTIMATE_OPTIONS);
     const iterations = opts.iterations === undefined
       ? this.info.defaultIterations : is.integer('iterations', opts.iterations, 1, MAX_ITERATIONS);
+    const tolerance = this.tolerance(opts.tolerance);
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw is.typeError('signal', 'an AbortSignal', signal);
     const a = toNativeFrame('frameA', frameA);
@@ -209,9 +215,9 @@ export class FlowEstimator {
     this.checkMemory(a.width, a.height);
     if (signal?.aborted) throw new FlowError('ERR_ABORTED', 'the request was aborted before it was queued');
 
-    const request = this.model.estimate(a, b, iterations);
+    const request = this.model.estimate(a, b, iterations, tolerance);
     const result = request.promise.then(
-      (flow) => new FlowField(flow.width, flow.height, flow.data),
+      (flow) => new FlowField(flow.width, flow.height, flow.data, flow.iterations),
       (error) => { throw FlowError.fromNative(error, stack); },
     );
     if (!signal) return result;
@@ -234,7 +240,17 @@ export class FlowEstimator {
     if (this.disposing) throw new FlowError('ERR_DISPOSED', 'stream() was called after dispose()');
     const opts = FlowStream.options(options, this.info.defaultIterations);
     return new FlowStream(this.model, FlowEstimator.nextStream++, opts.iterations, opts.reuseFeatures, opts.warmStart,
-      () => this.disposed, (width, height) => this.checkMemory(width, height));
+      this.tolerance(opts.tolerance), () => this.disposed, (width, height) => this.checkMemory(width, height));
+  }
+
+  /** A `tolerance` option checked against this model (0 when not given). */
+  private tolerance(value: unknown): number {
+    if (value === undefined) return 0;
+    const tolerance = is.positive('tolerance', value, 100);
+    if (this.info.family !== 'raft') {
+      throw is.valueError('tolerance', `no tolerance on ${this.info.name} (only RAFT models refine iteratively)`, value);
+    }
+    return tolerance;
   }
 
   /** Refuses a frame size whose estimated memory is over this model's limit, before anything is allocated. */

@@ -4,14 +4,17 @@ export class FlowField {
   readonly height: number;
   /** u and v interleaved per pixel, row-major: the layout of `.flo` files and of OpenCV's CV_32FC2. */
   readonly data: Float32Array;
+  /** Refinement iterations that produced it (RAFT; fewer than asked when a `tolerance` stopped early). */
+  readonly iterations?: number;
 
-  constructor(width: number, height: number, data: Float32Array) {
+  constructor(width: number, height: number, data: Float32Array, iterations?: number) {
     if (data.length !== width * height * 2) {
       throw new RangeError(`Expected ${width * height * 2} values for a ${width}x${height} flow but received ${data.length}`);
     }
     this.width = width;
     this.height = height;
     this.data = data;
+    if (iterations) this.iterations = iterations;
   }
 
   /** The motion [u, v] of pixel (x, y). */

@@ -11,9 +11,11 @@ export interface FlowStreamOptions {
   reuseFeatures?: boolean;
   /** Start each pair's refinement from the previous flow carried forward (RAFT). Default true. */
   warmStart?: boolean;
+  /** Stop refining a pair once an iteration moves its flow by less than this many pixels on average (RAFT). */
+  tolerance?: number;
 }
 
-export const STREAM_OPTIONS: readonly (keyof FlowStreamOptions)[] = ['iterations', 'reuseFeatures', 'warmStart'];
+export const STREAM_OPTIONS: readonly (keyof FlowStreamOptions)[] = ['iterations', 'reuseFeatures', 'warmStart', 'tolerance'];
 
 /**
  * Consecutive frames of one video on one model: each `push` yields the flow from the previous frame to this
@@ -27,7 +29,7 @@ export class FlowStream {
   /** @internal */
   constructor(private readonly model: NativeFlowModel, private readonly id: number,
     private readonly iterations: number, private readonly reuseFeatures: boolean, private readonly warmStart: boolean,
-    private readonly isDisposed: () => boolean, private readonly checkSize: (width: number, height: number) => void) {}
+    private readonly tolerance: number, private readonly isDisposed: () => boolean, private readonly checkSize: (width: number, height: number) => void) {}
 
   /** Frames pushed so far. */
   get length(): number {
@@ -41,10 +43,10 @@ export class FlowStream {
       if (this.isDisposed()) throw new FlowError('ERR_DISPOSED', 'push() was called after the model was disposed');
       const native = toNativeFrame(`frame ${this.frames}`, frame);
       this.checkSize(native.width, native.height);
-      const request = this.model.streamStep(this.id, native, this.iterations, this.reuseFeatures, this.warmStart);
+      const request = this.model.streamStep(this.id, native, this.iterations, this.reuseFeatures, this.warmStart, this.tolerance);
       this.frames++;
       return request.promise.then(
-        (flow) => (flow ? new FlowField(flow.width, flow.height, flow.data) : null),
+        (flow) => (flow ? new FlowField(flow.width, flow.height, flow.data, flow.iterations) : null),
         (error) => { throw FlowError.fromNative(error, stack); },
       );
     } catch (error) {
@@ -60,7 +62,7 @@ export class FlowStream {
   }
 
   /** @internal */
-  static options(options: unknown, defaultIterations: number): Required<FlowStreamOptions> {
+  static options(options: unknown, defaultIterations: number): Required<Omit<FlowStreamOptions, 'tolerance'>> & Pick<FlowStreamOptions, 'tolerance'> {
     const opts = is.options<FlowStreamOptions>('stream options', options, STREAM_OPTIONS);
     const flag = (name: 'reuseFeatures' | 'warmStart') => {
       const value = opts[name];
@@ -71,6 +73,7 @@ export class FlowStream {
       iterations: opts.iterations === undefined ? defaultIterations : is.integer('iterations', opts.iterations, 1, 100),
       reuseFeatures: flag('reuseFeatures'),
       warmStart: flag('warmStart'),
+      tolerance: opts.tolerance,
     };
   }
 }

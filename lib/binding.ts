@@ -33,6 +33,8 @@ export interface NativeFlow {
   width: number;
   height: number;
   data: Float32Array;
+  /** Refinement iterations that ran (RAFT); 0 for models without refinement. */
+  iterations: number;
 }
 
 export interface NativeRequest {
@@ -47,8 +49,9 @@ export interface NativeStreamRequest {
 
 export interface NativeFlowModel {
   load(options: NativeLoadOptions): Promise<NativeLoadResult>;
-  estimate(a: NativeFrame, b: NativeFrame, iterations: number): NativeRequest;
-  streamStep(stream: number, frame: NativeFrame, iterations: number, reuseFeatures: boolean, warmStart: boolean): NativeStreamRequest;
+  /** `tolerance` 0: always `iterations`. */
+  estimate(a: NativeFrame, b: NativeFrame, iterations: number, tolerance: number): NativeRequest;
+  streamStep(stream: number, frame: NativeFrame, iterations: number, reuseFeatures: boolean, warmStart: boolean, tolerance: number): NativeStreamRequest;
   streamEnd(stream: number): Promise<void>;
   cancel(id: number): boolean;
   dispose(): Promise<void>;

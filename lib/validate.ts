@@ -41,6 +41,13 @@ export function integer(name: string, value: unknown, min: number, max: number):
   return value;
 }
 
+/** A finite number in (min, max]. */
+export function positive(name: string, value: unknown, max: number): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw typeError(name, `a number above 0 and at most ${max}`, value);
+  if (!(value > 0 && value <= max)) throw rangeError(name, `a number above 0 and at most ${max}`, value);
+  return value;
+}
+
 export function string(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) throw typeError(name, 'a non-empty string', value);
   return value;

@@ -69,7 +69,8 @@ def attach_metadata(model: nn.Module, info: Dict[str, Any]) -> None:
 
 
 def metadata(arch: str, *, name: str, trained_on: str, weights_source: str) -> Dict[str, Any]:
-    info = {"entry_points": ["forward", "encode_features", "encode_context", "refine", "forward_project"],
+    info = {"entry_points": ["forward", "encode_features", "encode_context", "refine", "refine_adaptive",
+                             "forward_project"],
             "input_normalization": "2 * x / 255 - 1"}
     info.update(ARCHITECTURES[arch])
     if info["family"] == "flownet":

@@ -359,8 +359,12 @@ class RAFT(nn.Module):
         return convex_upsample(flow, mask)
 
     def iterate(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int,
-                flow_init: Optional[Tensor], keep_all: bool) -> Tuple[List[Tensor], Tensor]:
-        """Runs the update operator; returns the upsampled flows (every iteration's, or only the last)."""
+                flow_init: Optional[Tensor], keep_all: bool,
+                tolerance: float = 0.0) -> Tuple[List[Tensor], Tensor, int]:
+        """Runs the update operator; returns the upsampled flows (every iteration's, or only the last), the
+        1/8-resolution flow and the number of iterations run. With `tolerance` > 0 it stops after the first iteration
+        whose update moved the flow by less than `tolerance` full-resolution pixels on average (the largest such mean
+        over the batch), at most `iterations`."""
         if iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {iterations}")
         pyramid = self.corr.build_pyramid(fmap1, fmap2)
@@ -370,21 +374,37 @@ class RAFT(nn.Module):
         if flow_init is not None:
             coords1 = coords1 + flow_init
         flows: List[Tensor] = []
+        ran = 0
         for i in range(iterations):
             coords1 = coords1.detach()
             corr = self.corr.lookup(pyramid, coords1)
             net, delta = self.update_block(net, inp, corr, coords1 - coords0)
             coords1 = coords1 + delta
-            if keep_all or i == iterations - 1:
+            ran = i + 1
+            converged = False
+            if tolerance > 0.0:
+                update = 8.0 * torch.sqrt(delta[:, 0] ** 2 + delta[:, 1] ** 2).mean(dim=(1, 2)).max()
+                converged = float(update) < tolerance
+            if keep_all or i == iterations - 1 or converged:
                 flows.append(self._upsample(coords1 - coords0, net))
-        return flows, coords1 - coords0
+            if converged:
+                break
+        return flows, coords1 - coords0, ran
 
     @torch.jit.export
     def refine(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int,
                flow_init: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Full-resolution flow and the 1/8-resolution flow (for warm-starting the next pair)."""
-        flows, low = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False)
+        flows, low, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False)
         return flows[-1], low
+
+    @torch.jit.export
+    def refine_adaptive(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int, tolerance: float,
+                        flow_init: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, int]:
+        """As `refine`, stopping once an iteration's mean update is under `tolerance` pixels (at most `iterations`);
+        also returns how many iterations ran."""
+        flows, low, ran = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False, tolerance)
+        return flows[-1], low, ran
 
     @torch.jit.export
     def forward_project(self, flow: Tensor) -> Tensor:
@@ -419,7 +439,7 @@ class RAFT(nn.Module):
         fmaps = self.encode_features(torch.cat([image1, image2], dim=0))
         fmap1, fmap2 = torch.chunk(fmaps, 2, dim=0)
         net, inp = self.encode_context(image1)
-        flows, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False)
+        flows, _, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False)
         return flows[-1]
 
     def forward_all(self, image1: Tensor, image2: Tensor, iterations: int = 12,
@@ -428,5 +448,5 @@ class RAFT(nn.Module):
         fmaps = self.encode_features(torch.cat([image1, image2], dim=0))
         fmap1, fmap2 = torch.chunk(fmaps, 2, dim=0)
         net, inp = self.encode_context(image1)
-        flows, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, True)
+        flows, _, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, True)
         return flows
