@@ -169,10 +169,12 @@ export function flowRoute(app: FastifyInstance, context: ServerContext): void {
     const early = pool.find(query.model, query.weights);
     if (early.estimator.pending >= options.queueLimit || preparing >= maxPreparing) {
       metrics.rejected.inc({ model: early.model, reason: 'queue_full' });
+      // The reason is taken now: the counts move while the body drains.
+      const refusal = early.estimator.pending >= options.queueLimit ? queueFull(early)
+        : new ServiceError('ERR_QUEUE_FULL', `the server is receiving or decoding ${preparing} requests, its limit; retry later`,
+          { 'retry-after': String(ModelPool.retryAfter(early)) });
       await drainSmallBody(request);
-      if (early.estimator.pending >= options.queueLimit) throw queueFull(early);
-      throw new ServiceError('ERR_QUEUE_FULL', `the server is receiving or decoding ${preparing} requests, its limit; retry later`,
-        { 'retry-after': String(ModelPool.retryAfter(early)) });
+      throw refusal;
     }
     preparing++;
     let prepared = false;
