@@ -143,3 +143,13 @@ export function readPpm(file: string): ImageLike {
   const width = Number(w), height = Number(h);
   return { data: new Uint8Array(bytes.subarray(pos, pos + width * height * 3)), width, height, channels: 3, format: 'rgb' };
 }
+
+/** A multipart form: strings as fields, buffers as files named `filename` (default `<field>.png`). */
+export function formData(parts: Record<string, Buffer | string>, filename?: string): FormData {
+  const body = new FormData();
+  for (const [name, value] of Object.entries(parts)) {
+    if (typeof value === 'string') body.append(name, value);
+    else body.append(name, new Blob([new Uint8Array(value)]), filename ?? `${name}.png`);
+  }
+  return body;
+}

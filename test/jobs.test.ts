@@ -8,7 +8,7 @@ import { createFlowServer, decodeFlo, FlowServer, startVideoJobWorker, VideoJobW
 import { makeDemoClip } from '../lib/cli/demoClip';
 import { matFromRgb, opencv } from '../lib/opencv';
 import { faultRun, waitFor } from './FaultRun';
-import { tmpDir } from './helpers';
+import { formData, tmpDir } from './helpers';
 import { hasRedis, RedisServer } from './RedisServer';
 
 function writeClip(file: string, count: number, width = 64, height = 48): void {
@@ -22,12 +22,7 @@ function writeClip(file: string, count: number, width = 64, height = 48): void {
 interface Status { id: string; state: string; attemptsMade: number; failedReason?: string; progress: { pairs: number; total: number; percent: number } | null }
 
 function form(parts: Record<string, Buffer | string>, filename = 'clip.avi'): FormData {
-  const body = new FormData();
-  for (const [name, value] of Object.entries(parts)) {
-    if (typeof value === 'string') body.append(name, value);
-    else body.append(name, new Blob([new Uint8Array(value)]), filename);
-  }
-  return body;
+  return formData(parts, filename);
 }
 
 describe('video jobs on BullMQ workers', function () {

@@ -6,19 +6,14 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { createFlowServer, decodeFlo, FlowEstimator, FlowServer, ImageLike } from '../lib';
 import { serverOptionsFrom } from '../lib/cli/serve';
-import { maxAbsDiff, ROOT, syntheticPair, THREADS, tmpDir } from './helpers';
+import { formData, maxAbsDiff, ROOT, syntheticPair, THREADS, tmpDir } from './helpers';
 
 async function png(image: ImageLike): Promise<Buffer> {
   return sharp(image.data as Uint8Array, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
 }
 
 function form(parts: Record<string, Buffer | string>): FormData {
-  const body = new FormData();
-  for (const [name, value] of Object.entries(parts)) {
-    if (typeof value === 'string') body.append(name, value);
-    else body.append(name, new Blob([new Uint8Array(value)]), `${name}.png`);
-  }
-  return body;
+  return formData(parts);
 }
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
