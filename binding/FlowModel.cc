@@ -131,6 +131,7 @@ Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
   Refinement refinement;
   refinement.iterations = info[2].As<Napi::Number>().Int32Value();
   refinement.tolerance = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+  refinement.onTheFly = info[4].ToBoolean();
   const uint32_t id = nextId_++;
   return Request(env, id,
                  Queue(env, std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), refinement), true));
@@ -143,6 +144,7 @@ Napi::Value FlowModel::StreamStep(const Napi::CallbackInfo& info) {
   Refinement refinement;
   refinement.iterations = info[2].As<Napi::Number>().Int32Value();
   refinement.tolerance = info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : 0;
+  refinement.onTheFly = info[6].ToBoolean();
   StreamOptions options;
   options.reuseFeatures = info[3].As<Napi::Boolean>().Value();
   options.warmStart = info[4].As<Napi::Boolean>().Value();

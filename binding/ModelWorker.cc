@@ -1,5 +1,7 @@
 #include "ModelWorker.h"
 
+#include "CachingCpuAllocator.h"
+
 ModelWorker::ModelWorker(Napi::Env env) : env_(env) {
   channel_ = Channel::New(env, "optical-flow model", 0, 1, this);
   channel_.Unref(env);  // an idle model must not keep the process alive
@@ -62,6 +64,12 @@ void ModelWorker::Loop() {
     bool last = false;
     {
       std::unique_lock<std::mutex> lock(mutex_);
+      // Cached tensor memory is kept while work keeps coming, and handed back once this model has been idle a while.
+      if (!wake_.wait_for(lock, kIdleBeforeTrim, [this] { return stopping_ || !queue_.empty(); })) {
+        lock.unlock();
+        if (auto* allocator = CachingCpuAllocator::Installed()) allocator->Trim();
+        lock.lock();
+      }
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (stopping_) break;
       job = std::move(queue_.front());

@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -38,6 +39,8 @@ class ModelWorker {
   void Loop();
   void Finished();
   static void Deliver(Napi::Env env, Napi::Function, ModelWorker* self, Job* job);
+
+  static constexpr std::chrono::seconds kIdleBeforeTrim{2};
 
   using Channel = Napi::TypedThreadSafeFunction<ModelWorker, Job, &ModelWorker::Deliver>;
 

@@ -183,11 +183,17 @@ FlowResult TorchModel::Estimate(const Frame& a, const Frame& b, const Refinement
   const Padding padding = PaddingFor(a.height, a.width, stride_, minSize_);
   torch::Tensor imageA = Pad(ToTensor(a), padding);
   torch::Tensor imageB = Pad(ToTensor(b), padding);
-  if (refinement.tolerance > 0) {
+  if (refinement.tolerance > 0 || refinement.onTheFly) {
     if (!HasRaftEntryPoints())
-      throw FlowError("ERR_INFERENCE", "a tolerance needs a RAFT export (refinement entry points)");
+      throw FlowError("ERR_INFERENCE",
+                      "a tolerance or on-the-fly correlation needs a RAFT export (refinement entry points)");
     // The same computation as forward(), through the entry points, so that refinement can stop early.
-    auto fmaps = module_.get_method("encode_features")({torch::cat({imageA, imageB}, 0)}).toTensor().chunk(2, 0);
+    auto encode = module_.get_method("encode_features");
+    // Large frames (on the fly) are encoded one at a time: the encoder's activations, not the correlation, are then
+    // the peak, and a batch of two doubles them. Instance norm is per image, so the features are the same.
+    std::vector<torch::Tensor> fmaps =
+        refinement.onTheFly ? std::vector<torch::Tensor>{encode({imageA}).toTensor(), encode({imageB}).toTensor()}
+                            : encode({torch::cat({imageA, imageB}, 0)}).toTensor().chunk(2, 0);
     auto context = module_.get_method("encode_context")({imageA}).toTuple();
     auto [flow, low, ran] = Refine(fmaps[0], fmaps[1], context, refinement, torch::jit::IValue());
     FlowResult result = Crop(flow, padding);
@@ -207,16 +213,16 @@ std::tuple<torch::Tensor, torch::Tensor, int> TorchModel::Refine(const torch::Te
                                                                  const torch::jit::IValue& init) {
   const auto& net = context->elements()[0];
   const auto& inp = context->elements()[1];
+  const auto iterations = static_cast<int64_t>(refinement.iterations);
   if (refinement.tolerance > 0) {
     if (!module_.find_method("refine_adaptive")) {
       throw FlowError("ERR_INFERENCE",
                       "this export has no adaptive refinement (refine_adaptive): re-export it with this version, "
                       "or leave out the tolerance");
     }
-    auto out = module_
-                   .get_method("refine_adaptive")({fmap1, fmap2, net, inp, static_cast<int64_t>(refinement.iterations),
-                                                   refinement.tolerance, init})
-                   .toTuple();
+    std::vector<torch::jit::IValue> args{fmap1, fmap2, net, inp, iterations, refinement.tolerance, init};
+    if (refinement.onTheFly) args.push_back(OnTheFlyArgument("refine_adaptive", args.size()));
+    auto out = module_.get_method("refine_adaptive")(args).toTuple();
     const int64_t ran = out->elements()[2].toInt();
     if (ran < 1 || ran > refinement.iterations) {
       throw FlowError("ERR_INFERENCE", "the export reported " + std::to_string(ran) + " iterations of at most " +
@@ -224,9 +230,22 @@ std::tuple<torch::Tensor, torch::Tensor, int> TorchModel::Refine(const torch::Te
     }
     return {out->elements()[0].toTensor(), out->elements()[1].toTensor(), static_cast<int>(ran)};
   }
-  auto out = module_.get_method("refine")({fmap1, fmap2, net, inp, static_cast<int64_t>(refinement.iterations), init})
-                 .toTuple();
+  std::vector<torch::jit::IValue> args{fmap1, fmap2, net, inp, iterations, init};
+  if (refinement.onTheFly) args.push_back(OnTheFlyArgument("refine", args.size()));
+  auto out = module_.get_method("refine")(args).toTuple();
   return {out->elements()[0].toTensor(), out->elements()[1].toTensor(), refinement.iterations};
+}
+
+torch::jit::IValue TorchModel::OnTheFlyArgument(const std::string& method, size_t position) {
+  // Exports made before on-the-fly correlation existed have no such argument; their method is one argument short.
+  const auto& arguments = module_.get_method(method).function().getSchema().arguments();
+  // The schema counts `self` first.
+  if (arguments.size() <= position + 1 || arguments[position + 1].name() != "on_the_fly") {
+    throw FlowError("ERR_INFERENCE", "this export has no on-the-fly correlation (" + method +
+                                         " takes no on_the_fly): re-export it with this version, or use "
+                                         "correlation 'all-pairs'");
+  }
+  return true;
 }
 
 bool TorchModel::HasRaftEntryPoints() {
@@ -267,7 +286,7 @@ FlowResult TorchModel::StreamStep(uint32_t stream, const Frame& frame, const Ref
       previous.lowFlow = low;
       result = Crop(flow, padding);
       result.iterations = ran;
-    } else if (raft && refinement.tolerance > 0) {
+    } else if (raft && (refinement.tolerance > 0 || refinement.onTheFly)) {
       torch::Tensor fmap1 = module_.get_method("encode_features")({previous.image}).toTensor();
       torch::Tensor fmap2 = module_.get_method("encode_features")({image}).toTensor();
       auto context = module_.get_method("encode_context")({previous.image}).toTuple();

@@ -40,10 +40,12 @@ struct ModelInfo {
 };
 
 // How far RAFT refines: at most `iterations`, stopping early once an iteration's mean update is under `tolerance`
-// pixels (0: always `iterations`).
+// pixels (0: always `iterations`); `onTheFly` computes each correlation window from the features instead of from the
+// all-pairs volume (the same values, in memory linear in the frame's size).
 struct Refinement {
   int iterations = 12;
   double tolerance = 0;
+  bool onTheFly = false;
 };
 
 struct StreamOptions {
@@ -78,6 +80,8 @@ class TorchModel {
   torch::Tensor Pad(const torch::Tensor& image, const Padding& padding) const;
   FlowResult Crop(torch::Tensor flow, const Padding& padding) const;
   bool HasRaftEntryPoints();
+  // `true` for the `on_the_fly` argument of `method` at `position`, or an error naming an export without it.
+  torch::jit::IValue OnTheFlyArgument(const std::string& method, size_t position);
   // RAFT's update loop from encoded frames: the full-resolution flow, the 1/8-resolution flow and the iterations run.
   std::tuple<torch::Tensor, torch::Tensor, int> Refine(const torch::Tensor& fmap1, const torch::Tensor& fmap2,
                                                        const c10::intrusive_ptr<c10::ivalue::Tuple>& context,

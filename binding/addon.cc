@@ -3,6 +3,7 @@
 
 #include <torch/version.h>
 
+#include "CachingCpuAllocator.h"
 #include "Device.h"
 #include "FlowModel.h"
 #include "Padding.h"
@@ -38,6 +39,7 @@ Napi::Value PaddingForFrame(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  CachingCpuAllocator::Install();
   exports.Set("FlowModel", FlowModel::Init(env));
   exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
   exports.Set("paddingFor", Napi::Function::New(env, PaddingForFrame, "paddingFor"));

@@ -4,7 +4,7 @@ import { captureCallerStack, FlowError } from './FlowError';
 import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
 import { FlowStream, FlowStreamOptions } from './FlowStream';
-import { defaultMemoryLimit, estimateRequestMemory, formatBytes } from './memory';
+import { CORRELATION_MODES, CorrelationMode, correlatesOnTheFly, defaultMemoryLimit, estimateRequestMemory, formatBytes } from './memory';
 import * as is from './validate';
 import type { DownloadProgress } from './weights/download';
 import { resolveWeights, type WeightsInfo } from './weights/resolveWeights';
@@ -59,6 +59,13 @@ export interface EstimateOptions {
    * Default: none, always `iterations`. `field.iterations` says how many ran.
    */
   tolerance?: number;
+  /**
+   * How RAFT correlates the two frames: 'all-pairs' builds the volume of every pair of positions once (fastest for
+   * small frames; its memory grows with the square of the frame's area, 4.2 GB at 1080p); 'on-the-fly' computes
+   * each lookup window from the features (the same flow to about 1e-5 px, in memory linear in the area). Default
+   * 'auto': all-pairs while the volume stays under 512 MB (below about 1280x720), on the fly above.
+   */
+  correlation?: CorrelationMode;
   /** Aborting rejects the request with ERR_ABORTED; a request that has not started is dropped from the queue. */
   signal?: AbortSignal;
 }
@@ -84,7 +91,7 @@ export interface ModelInfo {
 
 const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'weights', 'queueLimit', 'memoryLimit',
   'cacheDir', 'offline', 'mirror', 'downloadTimeout', 'onProgress', 'signal'];
-const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'tolerance', 'signal'];
+const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'tolerance', 'correlation', 'signal'];
 const DEVICE_PATTERN = /^(auto|cpu|cuda|cuda:\d{1,4})$/;
 const MAX_ITERATIONS = 100;
 /** Below this the 1/8-resolution networks have no pixel of their own to describe. */
@@ -202,6 +209,7 @@ export class FlowEstimator {
     const iterations = opts.iterations === undefined
       ? this.info.defaultIterations : is.integer('iterations', opts.iterations, 1, MAX_ITERATIONS);
     const tolerance = this.tolerance(opts.tolerance);
+    const correlation = this.correlation(opts.correlation);
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw is.typeError('signal', 'an AbortSignal', signal);
     const a = toNativeFrame('frameA', frameA);
@@ -212,10 +220,10 @@ export class FlowEstimator {
     if (a.width < MIN_FRAME_SIDE || a.height < MIN_FRAME_SIDE) {
       throw new FlowError('ERR_INPUT_SIZE', `frames are ${a.width}x${a.height}; the smallest this model takes is ${MIN_FRAME_SIDE}x${MIN_FRAME_SIDE}`);
     }
-    this.checkMemory(a.width, a.height);
+    const onTheFly = this.plan(a.width, a.height, correlation);
     if (signal?.aborted) throw new FlowError('ERR_ABORTED', 'the request was aborted before it was queued');
 
-    const request = this.model.estimate(a, b, iterations, tolerance);
+    const request = this.model.estimate(a, b, iterations, tolerance, onTheFly);
     const result = request.promise.then(
       (flow) => new FlowField(flow.width, flow.height, flow.data, flow.iterations),
       (error) => { throw FlowError.fromNative(error, stack); },
@@ -239,8 +247,9 @@ export class FlowEstimator {
   stream(options?: FlowStreamOptions): FlowStream {
     if (this.disposing) throw new FlowError('ERR_DISPOSED', 'stream() was called after dispose()');
     const opts = FlowStream.options(options, this.info.defaultIterations);
+    const correlation = this.correlation(opts.correlation);
     return new FlowStream(this.model, FlowEstimator.nextStream++, opts.iterations, opts.reuseFeatures, opts.warmStart,
-      this.tolerance(opts.tolerance), () => this.disposed, (width, height) => this.checkMemory(width, height));
+      this.tolerance(opts.tolerance), () => this.disposed, (width, height) => this.plan(width, height, correlation));
   }
 
   /** A `tolerance` option checked against this model (0 when not given). */
@@ -253,15 +262,32 @@ export class FlowEstimator {
     return tolerance;
   }
 
-  /** Refuses a frame size whose estimated memory is over this model's limit, before anything is allocated. */
-  private checkMemory(width: number, height: number): void {
-    const needed = estimateRequestMemory(this.info, width, height);
+  /** A `correlation` option checked against this model ('auto' when not given). */
+  private correlation(value: unknown): CorrelationMode {
+    if (value === undefined) return 'auto';
+    if (typeof value !== 'string' || !(CORRELATION_MODES as readonly string[]).includes(value)) {
+      throw is.valueError('correlation', "'auto', 'all-pairs' or 'on-the-fly'", value);
+    }
+    if (value === 'on-the-fly' && this.info.family !== 'raft') {
+      throw is.valueError('correlation', `'auto' or 'all-pairs' on ${this.info.name} (only RAFT models look correlations up)`, value);
+    }
+    return value as CorrelationMode;
+  }
+
+  /**
+   * Whether a frame size computes its correlation on the fly; refuses one whose estimated memory is over this
+   * model's limit, before anything is allocated.
+   */
+  private plan(width: number, height: number, correlation: CorrelationMode): boolean {
+    const onTheFly = correlatesOnTheFly(this.info, width, height, correlation);
+    const needed = estimateRequestMemory(this.info, width, height, onTheFly);
     if (needed.total > this.memoryLimit) {
       const volume = needed.correlation ? ` (all-pairs correlation ${formatBytes(needed.correlation)})` : '';
       throw new FlowError('ERR_INPUT_SIZE', `a ${width}x${height} pair on ${this.info.name} needs about ` +
         `${formatBytes(needed.total)}${volume}, over this model's memoryLimit of ${formatBytes(this.memoryLimit)}: ` +
-        'use smaller frames, or raise memoryLimit');
+        `use smaller frames${needed.correlation ? ", correlation 'on-the-fly'" : ''}, or raise memoryLimit`);
     }
+    return onTheFly;
   }
 
   private static nextStream = 1;

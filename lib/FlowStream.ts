@@ -2,6 +2,7 @@ import type { NativeFlowModel } from './binding';
 import { captureCallerStack, FlowError } from './FlowError';
 import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
+import type { CorrelationMode } from './memory';
 import * as is from './validate';
 
 export interface FlowStreamOptions {
@@ -13,9 +14,11 @@ export interface FlowStreamOptions {
   warmStart?: boolean;
   /** Stop refining a pair once an iteration moves its flow by less than this many pixels on average (RAFT). */
   tolerance?: number;
+  /** RAFT's correlation: 'all-pairs', 'on-the-fly' or 'auto' (by frame size), as for `estimate()`. Default 'auto'. */
+  correlation?: CorrelationMode;
 }
 
-export const STREAM_OPTIONS: readonly (keyof FlowStreamOptions)[] = ['iterations', 'reuseFeatures', 'warmStart', 'tolerance'];
+export const STREAM_OPTIONS: readonly (keyof FlowStreamOptions)[] = ['iterations', 'reuseFeatures', 'warmStart', 'tolerance', 'correlation'];
 
 /**
  * Consecutive frames of one video on one model: each `push` yields the flow from the previous frame to this
@@ -29,7 +32,9 @@ export class FlowStream {
   /** @internal */
   constructor(private readonly model: NativeFlowModel, private readonly id: number,
     private readonly iterations: number, private readonly reuseFeatures: boolean, private readonly warmStart: boolean,
-    private readonly tolerance: number, private readonly isDisposed: () => boolean, private readonly checkSize: (width: number, height: number) => void) {}
+    private readonly tolerance: number, private readonly isDisposed: () => boolean,
+    /** Checks a frame size against the model's memory limit; says whether it correlates on the fly. */
+    private readonly plan: (width: number, height: number) => boolean) {}
 
   /** Frames pushed so far. */
   get length(): number {
@@ -42,8 +47,8 @@ export class FlowStream {
       if (this.closed) throw new FlowError('ERR_DISPOSED', 'push() was called after the stream was closed');
       if (this.isDisposed()) throw new FlowError('ERR_DISPOSED', 'push() was called after the model was disposed');
       const native = toNativeFrame(`frame ${this.frames}`, frame);
-      this.checkSize(native.width, native.height);
-      const request = this.model.streamStep(this.id, native, this.iterations, this.reuseFeatures, this.warmStart, this.tolerance);
+      const onTheFly = this.plan(native.width, native.height);
+      const request = this.model.streamStep(this.id, native, this.iterations, this.reuseFeatures, this.warmStart, this.tolerance, onTheFly);
       this.frames++;
       return request.promise.then(
         (flow) => (flow ? new FlowField(flow.width, flow.height, flow.data, flow.iterations) : null),
@@ -62,7 +67,7 @@ export class FlowStream {
   }
 
   /** @internal */
-  static options(options: unknown, defaultIterations: number): Required<Omit<FlowStreamOptions, 'tolerance'>> & Pick<FlowStreamOptions, 'tolerance'> {
+  static options(options: unknown, defaultIterations: number): Required<Omit<FlowStreamOptions, 'tolerance' | 'correlation'>> & Pick<FlowStreamOptions, 'tolerance' | 'correlation'> {
     const opts = is.options<FlowStreamOptions>('stream options', options, STREAM_OPTIONS);
     const flag = (name: 'reuseFeatures' | 'warmStart') => {
       const value = opts[name];
@@ -74,6 +79,7 @@ export class FlowStream {
       reuseFeatures: flag('reuseFeatures'),
       warmStart: flag('warmStart'),
       tolerance: opts.tolerance,
+      correlation: opts.correlation,
     };
   }
 }

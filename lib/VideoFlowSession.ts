@@ -20,7 +20,7 @@ export interface VideoFlowFrame {
   flow: FlowField;
 }
 
-const VIDEO_OPTIONS: readonly (keyof VideoFlowOptions)[] = ['iterations', 'reuseFeatures', 'warmStart', 'tolerance', 'maxFrames', 'signal'];
+const VIDEO_OPTIONS: readonly (keyof VideoFlowOptions)[] = ['iterations', 'reuseFeatures', 'warmStart', 'tolerance', 'correlation', 'maxFrames', 'signal'];
 
 /**
  * Optical flow over a video file or camera, as an async iterable of consecutive pairs. Decoding the next frame
@@ -61,7 +61,7 @@ export class VideoFlowSession implements AsyncIterable<VideoFlowFrame> {
     const opts = is.options<VideoFlowOptions>('video options', options, VIDEO_OPTIONS);
     const maxFrames = opts.maxFrames === undefined ? Number.MAX_SAFE_INTEGER : is.integer('maxFrames', opts.maxFrames, 2, Number.MAX_SAFE_INTEGER);
     if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw is.typeError('signal', 'an AbortSignal', opts.signal);
-    const { iterations, reuseFeatures, warmStart, tolerance } = opts;
+    const { iterations, reuseFeatures, warmStart, tolerance, correlation } = opts;
     let capture: VideoCaptureLike;
     if (typeof source === 'string') {
       if (!fs.existsSync(source)) throw new FlowError('ERR_VIDEO', `video file '${source}' does not exist`);
@@ -71,7 +71,7 @@ export class VideoFlowSession implements AsyncIterable<VideoFlowFrame> {
     } else {
       throw is.typeError('source', 'a video file path or a camera index', source);
     }
-    const stream = estimator.stream({ iterations, reuseFeatures, warmStart, tolerance });
+    const stream = estimator.stream({ iterations, reuseFeatures, warmStart, tolerance, correlation });
     return new VideoFlowSession(capture, stream, { maxFrames, signal: opts.signal, source: typeof source === 'string' ? 'file' : 'camera' });
   }
 

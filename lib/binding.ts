@@ -49,9 +49,10 @@ export interface NativeStreamRequest {
 
 export interface NativeFlowModel {
   load(options: NativeLoadOptions): Promise<NativeLoadResult>;
-  /** `tolerance` 0: always `iterations`. */
-  estimate(a: NativeFrame, b: NativeFrame, iterations: number, tolerance: number): NativeRequest;
-  streamStep(stream: number, frame: NativeFrame, iterations: number, reuseFeatures: boolean, warmStart: boolean, tolerance: number): NativeStreamRequest;
+  /** `tolerance` 0: always `iterations`. `onTheFly`: RAFT's correlation windows from the features, not the volume. */
+  estimate(a: NativeFrame, b: NativeFrame, iterations: number, tolerance: number, onTheFly: boolean): NativeRequest;
+  streamStep(stream: number, frame: NativeFrame, iterations: number, reuseFeatures: boolean, warmStart: boolean, tolerance: number,
+    onTheFly: boolean): NativeStreamRequest;
   streamEnd(stream: number): Promise<void>;
   cancel(id: number): boolean;
   dispose(): Promise<void>;

@@ -15,6 +15,7 @@ export { WeightsStore } from './weights/WeightsStore';
 export type { LocatedWeights, VerifyResult, WeightsStoreOptions } from './weights/WeightsStore';
 export { FlowStream } from './FlowStream';
 export type { FlowStreamOptions } from './FlowStream';
+export type { CorrelationMode } from './memory';
 export { decodeFlo, encodeFlo, readFlo, writeFlo, readKittiFlow, writeKittiFlow, encodeKittiFlow } from './flowFiles';
 export type { MaskedFlow } from './flowFiles';
 export { flowMetrics } from './metrics';

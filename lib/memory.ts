@@ -14,26 +14,52 @@ import { paddingFor } from './padding';
 export interface MemoryEstimate {
   /** Bytes the request needs beyond the loaded model. */
   total: number;
-  /** Of which the all-pairs correlation volume (RAFT), or 0. */
+  /** Of which the all-pairs correlation volume (RAFT with all-pairs correlation), or 0. */
   correlation: number;
 }
+
+/** How RAFT's correlation is computed: from the all-pairs volume, or window by window from the features. */
+export type CorrelationMode = 'auto' | 'all-pairs' | 'on-the-fly';
+export const CORRELATION_MODES: readonly CorrelationMode[] = ['auto', 'all-pairs', 'on-the-fly'];
 
 const MB = 2 ** 20;
 const FIXED = 64 * MB;
 const RAFT_VOLUME_FACTOR = 2;
 const RAFT_BYTES_PER_PIXEL = 600;
+// On-the-fly lookups keep per-tile products and gathered features in bounded chunks besides the activations.
+const ON_THE_FLY_FIXED = 256 * MB;
 const FLOWNET_BYTES_PER_PIXEL = 300;
+/**
+ * 'auto' computes the correlation on the fly once the all-pairs volume would exceed this (RAFT at 1280x720 and
+ * above): there the volume costs more time to build than the windows do to compute, and gigabytes of memory.
+ */
+export const ALL_PAIRS_VOLUME_LIMIT = 512 * MB;
+
+function raftPositions(model: { stride: number; minSize: number }, width: number, height: number) {
+  const p = paddingFor(height, width, model.stride, model.minSize);
+  return { pixels: p.paddedWidth * p.paddedHeight, positions: (p.paddedWidth / 8) * (p.paddedHeight / 8) };
+}
+
+/** Whether a W x H pair on this model computes its correlation on the fly, for a requested mode. */
+export function correlatesOnTheFly(model: { family: string; stride: number; minSize: number }, width: number, height: number,
+  mode: CorrelationMode): boolean {
+  if (model.family !== 'raft' || mode === 'all-pairs') return false;
+  if (mode === 'on-the-fly') return true;
+  const { positions } = raftPositions(model, width, height);
+  return 4 * positions * positions > ALL_PAIRS_VOLUME_LIMIT;
+}
 
 /** The estimate for a W x H pair on a model of this family, stride and minimum size. */
-export function estimateRequestMemory(model: { family: string; stride: number; minSize: number }, width: number, height: number): MemoryEstimate {
-  const p = paddingFor(height, width, model.stride, model.minSize);
-  const pixels = p.paddedWidth * p.paddedHeight;
+export function estimateRequestMemory(model: { family: string; stride: number; minSize: number }, width: number, height: number,
+  onTheFly = false): MemoryEstimate {
   if (model.family === 'raft') {
-    const positions = (p.paddedWidth / 8) * (p.paddedHeight / 8);
+    const { pixels, positions } = raftPositions(model, width, height);
+    if (onTheFly) return { total: RAFT_BYTES_PER_PIXEL * pixels + ON_THE_FLY_FIXED + FIXED, correlation: 0 };
     const correlation = 4 * positions * positions;
     return { total: RAFT_VOLUME_FACTOR * correlation + RAFT_BYTES_PER_PIXEL * pixels + FIXED, correlation };
   }
-  return { total: FLOWNET_BYTES_PER_PIXEL * pixels + FIXED, correlation: 0 };
+  const p = paddingFor(height, width, model.stride, model.minSize);
+  return { total: FLOWNET_BYTES_PER_PIXEL * p.paddedWidth * p.paddedHeight + FIXED, correlation: 0 };
 }
 
 /** The default `memoryLimit`: half of this machine's memory, so that a request never takes it all. */

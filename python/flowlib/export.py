@@ -2,6 +2,7 @@
 
     scripts/export --arch raft-small --out models/raft-small.pt
     scripts/export --arch raft --weights raft-things.pth --out raft-things.pt
+    scripts/export --reexport models/raft-small.pt --out models/raft-small.pt
 
 `--weights` accepts the RAFT authors' checkpoints (DataParallel `module.` keys), torchvision's RAFT state dicts,
 FlowNetPytorch's and FlowNet2's `.pth.tar` files (their `div_flow` is kept) and plain state dicts. Without it the
@@ -73,9 +74,32 @@ def export(arch: str, out: str, *, weights: str = None, source: str = "auto", se
     return info
 
 
+def reexport(source: str, out: str) -> dict:
+    """Writes an export again with this version's code (new entry points), keeping its weights and metadata."""
+    scripted = torch.jit.load(source, map_location="cpu")
+    info = json.loads(scripted.flow_metadata)
+    model = models.build(info["arch"])
+    model.load_state_dict(scripted.state_dict())
+    if hasattr(model, "div_flow"):
+        model.div_flow = scripted.div_flow
+    model.eval()
+    info.update({key: value for key, value in models.metadata(info["arch"], name=info["name"],
+                                                              trained_on=info["trained_on"],
+                                                              weights_source=info["weights_source"]).items()
+                 if key in ("entry_points", "torch_version")})
+    models.attach_metadata(model, info)
+    rescripted = torch.jit.script(model)
+    tmp = out + ".tmp"
+    rescripted.save(tmp)
+    os.replace(tmp, out)
+    return info
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", required=True, choices=sorted(models.ARCHITECTURES))
+    parser.add_argument("--arch", choices=sorted(models.ARCHITECTURES))
+    parser.add_argument("--reexport", metavar="EXPORT",
+                        help="write this export again with the current code, keeping its weights and metadata")
     parser.add_argument("--out", required=True)
     parser.add_argument("--weights", help="checkpoint to convert (authors', torchvision or plain state dict)")
     parser.add_argument("--source", default="auto", choices=["auto", "authors", "torchvision"])
@@ -84,6 +108,11 @@ def main(argv=None) -> int:
     parser.add_argument("--trained-on")
     parser.add_argument("--weightless", action="store_true", help="the architecture alone, without its weights")
     args = parser.parse_args(argv)
+    if args.reexport:
+        print(json.dumps({"out": args.out, **reexport(args.reexport, args.out)}))
+        return 0
+    if not args.arch:
+        parser.error("--arch is required (or --reexport)")
     try:
         info = export(args.arch, args.out, weights=args.weights, source=args.source, seed=args.seed,
                       name=args.name, trained_on=args.trained_on, weightless=args.weightless)

@@ -170,6 +170,103 @@ class CorrBlock(nn.Module):
             out.append(sampled.view(batch, h1, w1, -1))
         return torch.cat(out, dim=-1).permute(0, 3, 1, 2).contiguous()
 
+    def pool_features(self, fmap2: Tensor) -> List[Tensor]:
+        """The second frame's features average-pooled like the volume's last two dimensions: pooling the volume
+        over frame 2 equals correlating with pooled features (both are linear), so the pyramid need not exist."""
+        pooled = [fmap2]
+        for _ in range(self.num_levels - 1):
+            fmap2 = F.avg_pool2d(fmap2, kernel_size=2, stride=2)
+            pooled.append(fmap2)
+        return pooled
+
+    def lookup_on_the_fly(self, fmap1: Tensor, pooled: List[Tensor], coords: Tensor,
+                          chunk_bytes: int = 1 << 26) -> Tensor:
+        """The same values as `lookup(build_pyramid(fmap1, fmap2), coords)` without the all-pairs volume, in memory
+        linear in the frame's size. The window's offsets are whole numbers, so all its taps share the bilinear
+        weights of its centre: the dot products at the (2r+2)^2 integer positions around it, weighted four at a
+        time, give the (2r+1)^2 samples. Those dot products come from a matrix product per 8x8 tile of query pixels
+        against the one region of frame 2 that holds most of the tile's windows (neighbours move alike); pixels
+        whose window lies outside it are gathered alone. Positions outside the frame count as zero, as
+        grid_sample's zero padding does."""
+        r = self.radius
+        side = 2 * r + 2
+        tile = 8
+        span = side + 12  # the region's side: a tile's own extent (7) and some spread of motion
+        batch, dim, h1, w1 = fmap1.shape
+        pad_h, pad_w = (tile - h1 % tile) % tile, (tile - w1 % tile) % tile
+        ht1, wd1 = h1 + pad_h, w1 + pad_w
+        rows_t, cols_t = ht1 // tile, wd1 // tile
+        tiles, per_tile = batch * rows_t * cols_t, tile * tile
+        query = F.pad(fmap1 / (float(dim) ** 0.5), [0, pad_w, 0, pad_h])
+        query = query.view(batch, dim, rows_t, tile, cols_t, tile).permute(0, 2, 4, 3, 5, 1)
+        query = query.reshape(tiles, per_tile, dim)
+        centres = F.pad(coords, [0, pad_w, 0, pad_h], mode="replicate")
+        centres = centres.view(batch, 2, rows_t, tile, cols_t, tile).permute(0, 2, 4, 3, 5, 1)
+        centres = centres.reshape(tiles, per_tile, 2)
+        image = torch.arange(batch, device=coords.device).view(batch, 1).expand(batch, rows_t * cols_t)
+        image = image.reshape(tiles, 1)
+        steps = torch.arange(side, device=coords.device)
+        region_steps = torch.arange(span, device=coords.device)
+        tiles_per_chunk = max(1, chunk_bytes // (span * span * dim * 4))
+        pixels_per_chunk = max(1, chunk_bytes // (side * side * dim * 4))
+        out: List[Tensor] = []
+        for level, fmap2 in enumerate(pooled):
+            ht, wd = fmap2.shape[-2:]
+            table = fmap2.permute(0, 2, 3, 1).reshape(batch * ht * wd, dim)
+            x = centres[:, :, 0] / float(2 ** level)
+            y = centres[:, :, 1] / float(2 ** level)
+            # A side of one cell: align_corners=True maps every coordinate onto it (lookup's (size - 1) scale is
+            # then 0), so every tap reads that row or column (the window's middle one, below) with full weight.
+            if wd == 1:
+                x = torch.zeros_like(x)
+            if ht == 1:
+                y = torch.zeros_like(y)
+            x0, y0 = torch.floor(x), torch.floor(y)
+            fx, fy = (x - x0).unsqueeze(-1).unsqueeze(-1), (y - y0).unsqueeze(-1).unsqueeze(-1)
+            start_x, start_y = x0.long() - r, y0.long() - r
+            # Each tile's region is centred on its median window, so a few outliers do not move it.
+            origin_x = torch.median(start_x, dim=1, keepdim=True).values - (span - side) // 2
+            origin_y = torch.median(start_y, dim=1, keepdim=True).values - (span - side) // 2
+            rel_x, rel_y = start_x - origin_x, start_y - origin_y
+            covered = (rel_x >= 0) & (rel_x <= span - side) & (rel_y >= 0) & (rel_y <= span - side)
+            grid_x, grid_y = origin_x + region_steps, origin_y + region_steps
+            region_valid = (((grid_y >= 0) & (grid_y < ht)).unsqueeze(2) & ((grid_x >= 0) & (grid_x < wd)).unsqueeze(1))
+            region_index = (image.unsqueeze(2) * (ht * wd) + grid_y.clamp(0, ht - 1).unsqueeze(2) * wd
+                            + grid_x.clamp(0, wd - 1).unsqueeze(1)).view(tiles, span * span)
+            local = torch.empty(tiles, per_tile, span * span, dtype=fmap1.dtype, device=fmap1.device)
+            for first in range(0, tiles, tiles_per_chunk):
+                last = min(tiles, first + tiles_per_chunk)
+                region = table.index_select(0, region_index[first:last].reshape(-1))
+                region = region.view(last - first, span * span, dim)
+                local[first:last] = torch.bmm(query[first:last], region.transpose(1, 2))
+            local = local * region_valid.view(tiles, 1, span * span).to(local.dtype)
+            tap_index = ((rel_y.clamp(0, span - side).unsqueeze(-1) + steps).unsqueeze(-1) * span
+                         + (rel_x.clamp(0, span - side).unsqueeze(-1) + steps).unsqueeze(-2))
+            taps = torch.gather(local, 2, tap_index.view(tiles, per_tile, side * side)).view(tiles * per_tile, -1)
+            missing = torch.nonzero(~covered.view(-1)).view(-1)
+            for first in range(0, missing.numel(), pixels_per_chunk):
+                which = missing[first:first + pixels_per_chunk]
+                xs = start_x.view(-1)[which].unsqueeze(1) + steps
+                ys = start_y.view(-1)[which].unsqueeze(1) + steps
+                inside = ((ys >= 0) & (ys < ht)).unsqueeze(2) & ((xs >= 0) & (xs < wd)).unsqueeze(1)
+                index = (image.expand(tiles, per_tile).reshape(-1)[which].view(-1, 1, 1) * (ht * wd)
+                         + ys.clamp(0, ht - 1).unsqueeze(2) * wd + xs.clamp(0, wd - 1).unsqueeze(1))
+                gathered = table.index_select(0, index.reshape(-1)).view(which.numel(), side * side, dim)
+                own = torch.bmm(gathered, query.view(tiles * per_tile, dim, 1).index_select(0, which))
+                taps[which] = own.view(which.numel(), side * side) * inside.view(which.numel(), -1).to(own.dtype)
+            taps = taps.view(tiles, per_tile, side, side)  # rows are y, columns x
+            if ht == 1:
+                taps = taps[:, :, r:r + 1, :].expand(tiles, per_tile, side, side)
+            if wd == 1:
+                taps = taps[:, :, :, r:r + 1].expand(tiles, per_tile, side, side)
+            window = ((1 - fy) * ((1 - fx) * taps[:, :, :-1, :-1] + fx * taps[:, :, :-1, 1:])
+                      + fy * ((1 - fx) * taps[:, :, 1:, :-1] + fx * taps[:, :, 1:, 1:]))
+            # The authors' channel order: x offset major.
+            window = window.transpose(2, 3).reshape(batch, rows_t, cols_t, tile, tile, -1)
+            window = window.permute(0, 1, 3, 2, 4, 5).reshape(batch, ht1, wd1, -1)
+            out.append(window[:, :h1, :w1])
+        return torch.cat(out, dim=-1).permute(0, 3, 1, 2).contiguous()
+
 
 class FlowHead(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int):
@@ -360,14 +457,19 @@ class RAFT(nn.Module):
 
     def iterate(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int,
                 flow_init: Optional[Tensor], keep_all: bool,
-                tolerance: float = 0.0) -> Tuple[List[Tensor], Tensor, int]:
+                tolerance: float = 0.0, on_the_fly: bool = False) -> Tuple[List[Tensor], Tensor, int]:
         """Runs the update operator; returns the upsampled flows (every iteration's, or only the last), the
         1/8-resolution flow and the number of iterations run. With `tolerance` > 0 it stops after the first iteration
         whose update moved the flow by less than `tolerance` full-resolution pixels on average (the largest such mean
-        over the batch), at most `iterations`."""
+        over the batch), at most `iterations`. With `on_the_fly` the correlation windows are computed from the
+        features at each lookup instead of from the all-pairs volume: the same values in memory linear in the frame's
+        size (the volume is quadratic: 4.2 GB at 1080p), at a higher cost per iteration."""
         if iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {iterations}")
-        pyramid = self.corr.build_pyramid(fmap1, fmap2)
+        if on_the_fly:
+            pyramid = self.corr.pool_features(fmap2)
+        else:
+            pyramid = self.corr.build_pyramid(fmap1, fmap2)
         b, _, h, w = fmap1.shape
         coords0 = coords_grid(b, h, w, fmap1.device, fmap1.dtype)
         coords1 = coords0.clone()
@@ -377,7 +479,10 @@ class RAFT(nn.Module):
         ran = 0
         for i in range(iterations):
             coords1 = coords1.detach()
-            corr = self.corr.lookup(pyramid, coords1)
+            if on_the_fly:
+                corr = self.corr.lookup_on_the_fly(fmap1, pyramid, coords1)
+            else:
+                corr = self.corr.lookup(pyramid, coords1)
             net, delta = self.update_block(net, inp, corr, coords1 - coords0)
             coords1 = coords1 + delta
             ran = i + 1
@@ -393,17 +498,17 @@ class RAFT(nn.Module):
 
     @torch.jit.export
     def refine(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int,
-               flow_init: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+               flow_init: Optional[Tensor] = None, on_the_fly: bool = False) -> Tuple[Tensor, Tensor]:
         """Full-resolution flow and the 1/8-resolution flow (for warm-starting the next pair)."""
-        flows, low, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False)
+        flows, low, _ = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False, 0.0, on_the_fly)
         return flows[-1], low
 
     @torch.jit.export
     def refine_adaptive(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int, tolerance: float,
-                        flow_init: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, int]:
+                        flow_init: Optional[Tensor] = None, on_the_fly: bool = False) -> Tuple[Tensor, Tensor, int]:
         """As `refine`, stopping once an iteration's mean update is under `tolerance` pixels (at most `iterations`);
         also returns how many iterations ran."""
-        flows, low, ran = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False, tolerance)
+        flows, low, ran = self.iterate(fmap1, fmap2, net, inp, iterations, flow_init, False, tolerance, on_the_fly)
         return flows[-1], low, ran
 
     @torch.jit.export

@@ -73,7 +73,9 @@ export class FuzzRunner {
     let peakRssBytes = 0;
     let next = 0;
     while (next < this.cases.length) {
-      const worker = spawn(process.execPath, [WORKER, this.casesFile, String(next)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // The system allocator, so that resident memory is what the case holds, not blocks cached for reuse.
+      const worker = spawn(process.execPath, [WORKER, this.casesFile, String(next)],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPTICAL_FLOW_ALLOCATOR: 'system' } });
       const outcome = await this.supervise(worker, next, (index, result) => {
         results[index] = result;
         onResult?.(result, index);
