@@ -1,18 +1,29 @@
-// Seconds per pair through estimate() next to PyTorch eager on the same weights, and video modes on a clip with
-// known motion. The PyTorch side is the test suite's oracle (test/oracle), so this command runs in a clone.
+// One benchmark for the whole library, side by side with its baselines in the same run: seconds per pair of
+// estimate() against torchvision's RAFT in eager mode (the same weights), peak memory and event-loop lag per case,
+// achieved GFLOP/s against this machine's sgemm, HD both ways, adaptive iterations on the shared samples with ground
+// truth, and a video against the plain loop. The PyTorch side lives in the test suite's oracle, so it runs in a clone.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { FlowEstimator, FlowField, flowMetrics } from '..';
+import { CorrelationMode, FlowEstimator, FlowField, flowMetrics, readFlo, readKittiFlow, VideoFlowSession } from '..';
 import { PACKAGE_ROOT } from '../binding';
+import { matFromRgb, opencv } from '../opencv';
 import { makeDemoClip } from './demoClip';
+import { findPairs } from './evaluate';
+import { readImage } from './images';
 import { CommandSpec, integerOption, stringOption, UsageError } from './options';
 
-const ORACLE = path.join(PACKAGE_ROOT, 'test', 'oracle', 'reference.py');
+const BASELINE = path.join(PACKAGE_ROOT, 'test', 'oracle', 'baseline.py');
+const SHARED_DATA = path.resolve(PACKAGE_ROOT, '..', 'shared', 'data');
+const SIZES: [number, number][] = [[320, 240], [1024, 440], [1920, 1080]];
+/** The adaptive default measured here: see the curve this command writes. */
+const TOLERANCE = 0.2;
+const MAX_ITERATIONS = 24;
 
-/** The PyTorch oracle, run with the project's Python package importable. */
-/** An export that carries weights: the bundled trained one, or one exported with random (seeded) weights. */
+interface Case { model: string; width: number; height: number; iterations: number; correlation: CorrelationMode; repeat: number; threads: number }
+interface CaseResult { seconds: number; peakRssMb: number; lagMs: { p50: number; p99: number; max: number } }
+
 function exportWithWeights(model: string): string {
   const bundled = path.join(PACKAGE_ROOT, 'models', `${model}.pt`);
   if (model === 'raft-small') return bundled;
@@ -24,10 +35,12 @@ function exportWithWeights(model: string): string {
   return out;
 }
 
-function oracle(args: string[]) {
-  return spawnSync('/usr/bin/python3', [ORACLE, ...args], {
-    encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(PACKAGE_ROOT, 'python') },
+function baseline<T>(args: string[]): T {
+  const result = spawnSync('/usr/bin/python3', [BASELINE, ...args], {
+    encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, PYTHONPATH: path.join(PACKAGE_ROOT, 'python') },
   });
+  if (result.status !== 0) throw new Error(`baseline.py ${args[0]} failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
 }
 
 function noisePair(width: number, height: number) {
@@ -44,103 +57,251 @@ function noisePair(width: number, height: number) {
   return [{ data: a, width, height }, { data: b, width, height }];
 }
 
+const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
+const quantile = (v: number[], q: number) => [...v].sort((x, y) => x - y)[Math.min(v.length - 1, Math.floor(q * v.length))];
+
+/** One timed case in this process (run as a child, so that its peak memory is its own). */
+async function runCase(c: Case): Promise<CaseResult> {
+  const flow = await FlowEstimator.load({ model: exportWithWeights(c.model), device: 'cpu', threads: c.threads });
+  const [a, b] = noisePair(c.width, c.height);
+  await flow.estimate(a, b, { iterations: 1, correlation: c.correlation });  // compiles and profiles the graph
+  const lags: number[] = [];
+  let last = performance.now();
+  const timer = setInterval(() => { const now = performance.now(); lags.push(now - last - 5); last = now; }, 5);
+  const times: number[] = [];
+  for (let i = 0; i < c.repeat; i++) {
+    const start = process.hrtime.bigint();
+    await flow.estimate(a, b, { iterations: c.iterations, correlation: c.correlation });
+    times.push(Number(process.hrtime.bigint() - start) / 1e9);
+  }
+  clearInterval(timer);
+  await flow.dispose();
+  return {
+    seconds: median(times), peakRssMb: process.resourceUsage().maxRSS / 1024,
+    lagMs: { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: Math.max(...lags) },
+  };
+}
+
+function childCase(c: Case): CaseResult {
+  const result = spawnSync(process.execPath, [process.argv[1], 'bench', '--case', JSON.stringify(c)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (result.status !== 0) throw new Error(`bench case ${JSON.stringify(c)} failed: ${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split('\n').pop()!) as CaseResult;
+}
+
 export const benchCommand: CommandSpec = {
   name: 'bench',
   synopsis: '',
-  summary: 'Seconds per pair through estimate() next to PyTorch eager, FlowNetC\'s correlation alone, and RAFT-S on a ' +
-    'clip with known motion (independent pairs vs feature reuse vs warm start; EPE per iteration count), written as JSON.',
+  summary: 'Seconds per pair through estimate() next to torchvision eager at 320x240, 1024x440 and 1080p (peak memory, ' +
+    'event-loop lag, GFLOP/s), HD with and without the all-pairs volume, adaptive iterations on the shared samples ' +
+    '(EPE and time), and a video against the plain loop; one table printed, all of it written as JSON.',
   options: {
     models: { type: 'string', value: 'M[,M...]', help: 'models to time (default raft-small,raft,flownets,flownetc)' },
     out: { type: 'string', value: 'FILE', help: 'results file (default bench/results.json)' },
-    repeat: { type: 'string', value: 'N', help: 'timed runs per case (default 3)' },
-    'no-video': { type: 'boolean', help: 'skip the video modes' },
-    'video-only': { type: 'boolean', help: 'only the video modes' },
+    repeat: { type: 'string', value: 'N', help: 'timed runs per case under 1080p (default 3; 1 at 1080p and above)' },
+    'no-hd': { type: 'boolean', help: 'skip 720p/1080p/4K with and without the volume' },
+    'no-samples': { type: 'boolean', help: 'skip the shared samples with ground truth' },
+    'no-video': { type: 'boolean', help: 'skip the video' },
+    case: { type: 'string', value: 'JSON', help: 'run one timed case and print its result (used by bench itself)' },
   },
   async run(values, positionals) {
     if (positionals.length > 0) throw new UsageError(`bench takes no arguments, got '${positionals[0]}'`);
-    if (!fs.existsSync(ORACLE)) throw new UsageError(`bench compares with PyTorch through ${ORACLE}, which only a clone of the project has`);
+    const caseJson = stringOption(values, 'case');
+    if (caseJson !== undefined) {
+      console.log(JSON.stringify(await runCase(JSON.parse(caseJson) as Case)));
+      return;
+    }
+    if (!fs.existsSync(BASELINE)) throw new UsageError(`bench compares with PyTorch through ${BASELINE}, which only a clone of the project has`);
     const threads = integerOption(values, 'threads') ?? os.availableParallelism();
     const repeat = integerOption(values, 'repeat') ?? 3;
     const models = (stringOption(values, 'models') ?? 'raft-small,raft,flownets,flownetc').split(',');
-    const cases = values['video-only'] === true ? [] : models.flatMap((model) => (model.startsWith('raft')
-      ? [{ model, width: 1024, height: 440, iterations: 12 }, { model, width: 320, height: 256, iterations: 12 }]
-      : [{ model, width: 1024, height: 436, iterations: 1 }]));
-    const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
-    const rows = [];
-    for (const c of cases) {
-      // The same weights on both sides: the trained RAFT-S as bundled, the others exported with random weights.
-      const model = exportWithWeights(c.model);
-      const flow = await FlowEstimator.load({ model, device: 'cpu', threads });
-      const [a, b] = noisePair(c.width, c.height);
-      const times: number[] = [];
-      for (let i = 0; i <= repeat; i++) {
-        const start = process.hrtime.bigint();
-        await flow.estimate(a, b, { iterations: c.iterations });
-        if (i > 0) times.push(Number(process.hrtime.bigint() - start) / 1e9);
+    const sgemm = baseline<{ gflops: number }>(['sgemm', '--threads', String(threads)]).gflops;
+    console.log(`sgemm (float32, 2048x2048, ${threads} threads): ${sgemm.toFixed(0)} GFLOP/s`);
+    const table: string[] = ['| model | size | estimate() s | torchvision eager s | speed-up | GFLOP/s (of sgemm) | peak RSS MB (eager) | event-loop lag p50/p99/max ms |', '|---|---|---|---|---|---|---|---|'];
+    const pairs = [];
+    for (const model of models) {
+      const raft = model.startsWith('raft');
+      for (const [width, height] of SIZES) {
+        const iterations = raft ? 12 : 1;
+        const c: Case = { model, width, height, iterations, correlation: 'auto', repeat: width >= 1920 ? 1 : repeat, threads };
+        const node = childCase(c);
+        const eager = baseline<{ seconds: number; peak_rss_mb: number }>(['time', '--model', exportWithWeights(model), '--size', String(width), String(height),
+          '--iterations', String(iterations), '--threads', String(threads), '--repeat', String(c.repeat)]);
+        const gflop = baseline<{ gflop: number }>(['flops', '--model', exportWithWeights(model), '--size', String(width), String(height), '--iterations', String(iterations)]).gflop;
+        const row = { ...c, node, eager: { seconds: eager.seconds, peakRssMb: eager.peak_rss_mb }, speedup: eager.seconds / node.seconds, gflop, gflops: gflop / node.seconds };
+        pairs.push(row);
+        const line = `| ${model} | ${width}x${height} | ${node.seconds.toFixed(3)} | ${eager.seconds.toFixed(3)} | ${row.speedup.toFixed(2)}x | ` +
+          `${row.gflops.toFixed(0)} (${(100 * row.gflops / sgemm).toFixed(0)}%) | ${node.peakRssMb.toFixed(0)} (${eager.peak_rss_mb.toFixed(0)}) | ` +
+          `${node.lagMs.p50.toFixed(1)}/${node.lagMs.p99.toFixed(1)}/${node.lagMs.max.toFixed(1)} |`;
+        table.push(line);
+        console.log(line);
       }
-      await flow.dispose();
-      const py = oracle(['time', '--model', model, '--size', String(c.width), String(c.height), '--iterations',
-        String(c.iterations), '--threads', String(threads), '--repeat', String(repeat)]);
-      if (py.status !== 0) throw new Error(py.stderr);
-      const python = JSON.parse(py.stdout) as { eager: number; torchscript: number };
-      const node = median(times);
-      rows.push({ ...c, threads, nodeSeconds: node, eagerSeconds: python.eager, pythonTorchScriptSeconds: python.torchscript, eagerOverNode: python.eager / node });
-      console.log(`${c.model.padEnd(11)} ${c.width}x${c.height} x${c.iterations}: estimate() ${node.toFixed(3)} s, eager ${python.eager.toFixed(3)} s, ` +
-        `TorchScript from Python ${python.torchscript.toFixed(3)} s, eager/estimate ${(python.eager / node).toFixed(2)}x`);
     }
+    const hd = values['no-hd'] === true ? undefined : benchHd(models.filter((m) => m.startsWith('raft')), threads);
+    const samples = values['no-samples'] === true ? undefined : await benchSamples(threads, repeat);
     const video = values['no-video'] === true ? undefined : await benchVideo(threads);
-    let correlation: unknown;
-    if (values['video-only'] !== true) {
-      const corr = oracle(['correlation', '--size', '1024', '436', '--threads', String(threads)]);
-      correlation = corr.status === 0 ? JSON.parse(corr.stdout) : { error: corr.stderr };
-      console.log(`FlowNetC correlation at 1024x436: ${JSON.stringify(correlation)}`);
-    }
+    console.log(['', ...table].join('\n'));
     const out = path.resolve(stringOption(values, 'out') ?? path.join(PACKAGE_ROOT, 'bench', 'results.json'));
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, threads, repeat, rows, correlation, video }, null, 2));
+    fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, threads, repeat, sgemmGflops: sgemm, pairs, hd, samples, video }, null, 2));
     console.log(`written to ${out}`);
   },
 };
 
+/** RAFT at 720p, 1080p and 4K: seconds and peak memory with the all-pairs volume (where it fits) and on the fly. */
+function benchHd(models: string[], threads: number) {
+  const rows = [];
+  for (const model of models) {
+    for (const [width, height, modes] of [[1280, 720, ['all-pairs', 'on-the-fly']], [1920, 1080, ['all-pairs', 'on-the-fly']], [3840, 2160, ['on-the-fly']]] as const) {
+      for (const correlation of modes) {
+        const result = childCase({ model, width, height, iterations: 12, correlation, repeat: 1, threads });
+        rows.push({ model, width, height, correlation, ...result });
+        console.log(`HD ${model} ${width}x${height} ${correlation}: ${result.seconds.toFixed(2)} s, peak RSS ${result.peakRssMb.toFixed(0)} MB`);
+      }
+    }
+  }
+  return rows;
+}
+
+interface Sample { set: string; a: string; b: string; truth: FlowField; valid?: Uint8Array }
+
+/** The shared pairs with ground truth: FlyingChairs, Sintel (clean and final), KITTI 2015 and 2012. */
+function sharedSamples(): Sample[] {
+  const out: Sample[] = [];
+  const chairs = path.join(SHARED_DATA, 'flyingchairs');
+  if (fs.existsSync(chairs)) for (const p of findPairs(chairs)) out.push({ set: 'FlyingChairs', a: p.a, b: p.b, truth: readFlo(p.flow) });
+  const sintel = path.join(SHARED_DATA, 'sintel-training');
+  if (fs.existsSync(sintel)) {
+    for (const scene of fs.readdirSync(path.join(sintel, 'flow')).sort()) {
+      for (const pass of ['clean', 'final']) {
+        const a = path.join(sintel, pass, scene, 'frame_0002.png');
+        if (!fs.existsSync(a)) continue;
+        // White marks pixels to leave out; imread gives three equal channels.
+        const invalid = opencv().imread(path.join(sintel, 'invalid', scene, 'frame_0002.png'));
+        const bgr = invalid.getData() as Buffer;
+        const mask = Uint8Array.from({ length: bgr.length / 3 }, (_, i) => bgr[3 * i]);
+        out.push({ set: 'Sintel', a, b: path.join(sintel, pass, scene, 'frame_0003.png'), truth: readFlo(path.join(sintel, 'flow', scene, 'frame_0002.flo')),
+          valid: Uint8Array.from(mask, (v) => (v === 0 ? 1 : 0)) });
+      }
+    }
+  }
+  for (const [set, images, flows] of [['KITTI 2015', 'kitti2015/image_2', 'kitti2015/flow_occ'], ['KITTI 2012', 'kitti2012/image_0', 'kitti2012/flow_noc']]) {
+    const dir = path.join(SHARED_DATA, flows);
+    if (!fs.existsSync(dir)) continue;
+    for (const file of fs.readdirSync(dir).sort()) {
+      const truth = readKittiFlow(path.join(dir, file));
+      out.push({ set, a: path.join(SHARED_DATA, images, file), b: path.join(SHARED_DATA, images, file.replace('_10.', '_11.')), truth: truth.flow, valid: truth.valid });
+    }
+  }
+  return out;
+}
+
 /**
- * RAFT-S on the demo clip (known motion): seconds for the whole clip as independent pairs, as a stream that
- * encodes each frame once, and as a stream that also warm-starts; and mean EPE per iteration count, cold and warm.
+ * The bundled RAFT-S on the shared samples: torchvision eager at 12 iterations against estimate() at fixed counts
+ * and with tolerances (the time-EPE curve), per set.
+ */
+async function benchSamples(threads: number, repeat: number) {
+  const samples = sharedSamples();
+  if (samples.length === 0) {
+    console.log(`no shared samples at ${SHARED_DATA}: skipped`);
+    return undefined;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'optical-flow-bench-'));
+  try {
+    const list = path.join(dir, 'pairs.json');
+    fs.writeFileSync(list, JSON.stringify(samples.map((s) => [s.a, s.b])));
+    const eager = baseline<{ seconds: number[] }>(['pairs', '--model', exportWithWeights('raft-small'), '--list', list, '--out-dir', dir, '--threads', String(threads)]);
+    const eagerFlows = samples.map((s, k) => new FlowField(s.truth.width, s.truth.height, new Float32Array(fs.readFileSync(path.join(dir, `${k}.bin`)).buffer.slice(0))));
+    const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads });
+    const frames = samples.map((s) => [readImage(s.a), readImage(s.b)]);
+    await flow.estimate(frames[0][0], frames[0][1], { iterations: 1 });
+    const sets = [...new Set(samples.map((s) => s.set))];
+    const summarise = (fields: FlowField[], seconds: number[], iterations?: number[]) => Object.fromEntries(sets.map((set) => {
+      const ks = samples.map((s, k) => (s.set === set ? k : -1)).filter((k) => k >= 0);
+      const metrics = ks.map((k) => flowMetrics(fields[k], samples[k].truth, samples[k].valid));
+      return [set, {
+        pairs: ks.length, epe: metrics.reduce((s, m) => s + m.epe, 0) / ks.length, flAll: metrics.reduce((s, m) => s + m.flAll, 0) / ks.length,
+        seconds: ks.reduce((s, k) => s + seconds[k], 0), iterations: iterations ? ks.reduce((s, k) => s + iterations[k], 0) / ks.length : undefined,
+      }];
+    }));
+    const run = async (options: { iterations: number; tolerance?: number }, runs = 1) => {
+      const fields: FlowField[] = [];
+      const seconds: number[] = [];
+      const iterations: number[] = [];
+      for (const [a, b] of frames) {
+        const times: number[] = [];
+        let field: FlowField | undefined;
+        for (let r = 0; r < runs; r++) {
+          const start = process.hrtime.bigint();
+          field = await flow.estimate(a, b, options);
+          times.push(Number(process.hrtime.bigint() - start) / 1e9);
+        }
+        fields.push(field!);
+        seconds.push(median(times));
+        iterations.push(field!.iterations ?? options.iterations);
+      }
+      return summarise(fields, seconds, iterations);
+    };
+    const torchvision = summarise(eagerFlows, eager.seconds);
+    const fixed12 = await run({ iterations: 12 });
+    const adaptive = await run({ iterations: MAX_ITERATIONS, tolerance: TOLERANCE });
+    const curve = [];
+    for (const iterations of [1, 2, 4, 8, 16, 24]) curve.push({ iterations, ...(await run({ iterations })) });
+    curve.push({ iterations: 12, ...fixed12 });
+    for (const tolerance of [0.05, 0.1, 0.5, 1]) curve.push({ tolerance, ...(await run({ iterations: MAX_ITERATIONS, tolerance })) });
+    curve.push({ tolerance: TOLERANCE, ...adaptive });
+    await flow.dispose();
+    console.log(`\n| set | torchvision eager (12) EPE / s | estimate() 12 EPE / s | estimate() tolerance ${TOLERANCE} EPE / s / iterations | speed-up over eager |\n|---|---|---|---|---|`);
+    for (const set of sets) {
+      const [t, f, a] = [torchvision[set], fixed12[set], adaptive[set]];
+      console.log(`| ${set} (${t.pairs}) | ${t.epe.toFixed(3)} / ${t.seconds.toFixed(2)} | ${f.epe.toFixed(3)} / ${f.seconds.toFixed(2)} | ` +
+        `${a.epe.toFixed(3)} / ${a.seconds.toFixed(2)} / ${a.iterations!.toFixed(1)} | ${(t.seconds / a.seconds).toFixed(2)}x |`);
+    }
+    void repeat;
+    return { tolerance: TOLERANCE, maxIterations: MAX_ITERATIONS, torchvision, fixed12, adaptive, curve };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The demo clip (known motion) as an MJPG video: the plain loop (frames read with OpenCV, torchvision eager per
+ * pair, 12 iterations) against a VideoFlowSession (features encoded once, warm start, adaptive iterations).
  */
 async function benchVideo(threads: number) {
   const clip = makeDemoClip();
-  const frames = clip.frames.map((data) => ({ data, width: clip.width, height: clip.height }));
-  const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads });
-  const meanEpe = (fields: FlowField[]) => fields.reduce((s, f, k) => s + flowMetrics(f, clip.truth[k]).epe, 0) / fields.length;
-  const timed = async (run: () => Promise<FlowField[]>) => {
-    const start = process.hrtime.bigint();
-    const fields = await run();
-    return { seconds: Number(process.hrtime.bigint() - start) / 1e9, epe: meanEpe(fields) };
-  };
-  const pairs = (iterations: number) => timed(async () => {
-    const out: FlowField[] = [];
-    for (let k = 1; k < frames.length; k++) out.push(await flow.estimate(frames[k - 1], frames[k], { iterations }));
-    return out;
-  });
-  const streamed = (iterations: number, warmStart: boolean) => timed(async () => {
-    const stream = flow.stream({ iterations, reuseFeatures: true, warmStart });
-    const out: FlowField[] = [];
-    for (const frame of frames) { const f = await stream.push(frame); if (f) out.push(f); }
-    await stream.close();
-    return out;
-  });
-  const independent = await pairs(12);
-  const reuse = await streamed(12, false);
-  const warm = await streamed(12, true);
-  console.log(`video (demo clip ${clip.width}x${clip.height}, ${frames.length - 1} pairs, 12 iterations): independent pairs ` +
-    `${independent.seconds.toFixed(2)} s, feature reuse ${reuse.seconds.toFixed(2)} s (${(independent.seconds / reuse.seconds).toFixed(2)}x), ` +
-    `reuse + warm start ${warm.seconds.toFixed(2)} s (${(independent.seconds / warm.seconds).toFixed(2)}x)`);
-  const perIteration = [];
-  for (const iterations of [1, 2, 4, 8, 12]) {
-    const cold = await streamed(iterations, false);
-    const hot = await streamed(iterations, true);
-    perIteration.push({ iterations, coldEpe: cold.epe, warmEpe: hot.epe, coldSeconds: cold.seconds, warmSeconds: hot.seconds });
-    console.log(`  ${String(iterations).padStart(2)} iterations: EPE cold ${cold.epe.toFixed(3)} px, warm ${hot.epe.toFixed(3)} px`);
+  const cv = opencv();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'optical-flow-bench-'));
+  try {
+    const file = path.join(dir, 'clip.avi');
+    const writer = new cv.VideoWriter(file, cv.VideoWriter.fourcc('MJPG'), 24, new cv.Size(clip.width, clip.height), true);
+    for (const frame of clip.frames) writer.write(matFromRgb({ data: frame, width: clip.width, height: clip.height }));
+    writer.release();
+    const epeOf = (fields: FlowField[]) => fields.reduce((s, f, k) => s + flowMetrics(f, clip.truth[k]).epe, 0) / fields.length;
+    const plain = baseline<{ seconds: number; pairs: number }>(['video', '--model', exportWithWeights('raft-small'), '--video', file, '--out-dir', dir, '--threads', String(threads)]);
+    const plainFields = clip.truth.slice(0, plain.pairs).map((_, k) => new FlowField(clip.width, clip.height, new Float32Array(fs.readFileSync(path.join(dir, `${k}.bin`)).buffer.slice(0))));
+    const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads });
+    const [a, b] = noisePair(clip.width, clip.height);
+    await flow.estimate(a, b, { iterations: 1 });
+    const modes = [
+      { name: 'independent pairs, 12 iterations', options: { iterations: 12, reuseFeatures: false, warmStart: false } },
+      { name: 'features once, 12 iterations', options: { iterations: 12, warmStart: false } },
+      { name: 'features once + warm start, 12 iterations', options: { iterations: 12 } },
+      { name: `features once + warm start + tolerance ${TOLERANCE}`, options: { iterations: MAX_ITERATIONS, tolerance: TOLERANCE } },
+      { name: `features once + tolerance ${TOLERANCE} (cold)`, options: { iterations: MAX_ITERATIONS, tolerance: TOLERANCE, warmStart: false } },
+    ];
+    const rows = [{ name: 'plain loop: OpenCV + torchvision eager, 12 iterations', seconds: plain.seconds, pairs: plain.pairs, epe: epeOf(plainFields), speedup: 1 }];
+    for (const mode of modes) {
+      const fields: FlowField[] = [];
+      const start = process.hrtime.bigint();
+      for await (const step of VideoFlowSession.open(flow, file, mode.options)) fields.push(step.flow);
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      rows.push({ name: mode.name, seconds, pairs: fields.length, epe: epeOf(fields), speedup: plain.seconds / plain.pairs / (seconds / fields.length) });
+    }
+    await flow.dispose();
+    console.log(`\n| video (demo clip ${clip.width}x${clip.height}, MJPG, ${plain.pairs} pairs) | pairs/s | EPE px | over the plain loop |\n|---|---|---|---|`);
+    for (const r of rows) console.log(`| ${r.name} | ${(r.pairs / r.seconds).toFixed(2)} | ${r.epe.toFixed(3)} | ${r.speedup.toFixed(2)}x |`);
+    return rows;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  await flow.dispose();
-  return { model: flow.info.name, trainedOn: flow.info.trainedOn, pairs: frames.length - 1, independent, reuse, warm, perIteration };
 }
