@@ -124,8 +124,3 @@ void CachingCpuAllocator::Trim() {
   }
   for (void* data : released) c10::free_cpu(data);
 }
-
-size_t CachingCpuAllocator::CachedBytes() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return cachedBytes_;
-}

@@ -25,7 +25,6 @@ class CachingCpuAllocator final : public c10::Allocator {
   c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::Release; }
   // Frees every cached block.
   void Trim();
-  size_t CachedBytes() const;
 
   // Blocks under this size go to the system allocator directly: glibc reuses them without faults.
   static constexpr size_t kMinCachedBytes = 256 * 1024;

@@ -305,6 +305,9 @@ class Unpickler {
     Push(ref);
   }
   void Memoize(uint64_t key) {
+    // Picklers number memo entries in order. LibTorch's unpickler reserves twice the key in 16-byte slots, so one
+    // LONG_BINPUT of a key in the hundreds of millions took 4.3 GB before it failed; a key past the next is refused.
+    if (key > memo_.size()) Corrupt("memo key " + std::to_string(key) + " out of order");
     Charge(64);  // a map node
     memo_[key] = Top();
   }
@@ -598,6 +601,15 @@ void StateDictReader::CheckExportStorages(ZipArchive& zip, const std::string& pa
   auto fail = [&](const std::string& why) {
     throw FlowError("ERR_MODEL_LOAD", "cannot read model file '" + path + "': " + why);
   };
+  // The source ranges beside the code (code/**.debug_pkl) are pickles LibTorch also reads: the same bounded pass.
+  for (const auto& [name, record] : zip.records()) {
+    if (name.size() < 10 || name.compare(name.size() - 10, 10, ".debug_pkl") != 0) continue;
+    std::string bytes(record.size, '\0');
+    zip.Read(name, bytes.data());
+    try {
+      Unpickler(path, bytes.data(), bytes.size(), "ERR_MODEL_LOAD", "model file").Run();
+    } catch (const FlowError& e) { throw FlowError("ERR_MODEL_LOAD", std::string(e.what()) + " in " + name); }
+  }
   for (const std::string archive : {"data", "constants"}) {
     if (!zip.Has(archive + ".pkl")) continue;
     std::string bytes(zip.Get(archive + ".pkl").size, '\0');

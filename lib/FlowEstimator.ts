@@ -262,6 +262,11 @@ export class FlowEstimator {
     return tolerance;
   }
 
+  /** Bytes a W x H pair is estimated to need beyond the loaded model, the figure held against `memoryLimit`. */
+  memoryNeeded(width: number, height: number, correlation: CorrelationMode = 'auto'): number {
+    return estimateRequestMemory(this.info, width, height, correlatesOnTheFly(this.info, width, height, correlation)).total;
+  }
+
   /** A `correlation` option checked against this model ('auto' when not given). */
   private correlation(value: unknown): CorrelationMode {
     if (value === undefined) return 'auto';

@@ -75,10 +75,10 @@ describe("correlation: 'auto' by frame size, and bad values", function () {
     // The switch sits where the volume (4 bytes per pair of 1/8-resolution positions) passes the limit.
     const positions = (w: number, h: number) => (w / 8) * (h / 8);
     assert.ok(4 * positions(1280, 720) ** 2 > ALL_PAIRS_VOLUME_LIMIT && 4 * positions(1024, 440) ** 2 < ALL_PAIRS_VOLUME_LIMIT);
-    const hd = estimateRequestMemory(raft, 1920, 1080, true);
-    assert.equal(hd.correlation, 0);
-    assert.ok(hd.total < 2 * 2 ** 30, `1080p on the fly estimated at ${hd.total} bytes`);
-    assert.ok(estimateRequestMemory(raft, 1920, 1080, false).total > 8 * 2 ** 30);
+    assert.equal(estimateRequestMemory(raft, 1920, 1080, true).correlation, 0);
+    assert.ok(flow.memoryNeeded(1920, 1080) < 2 * 2 ** 30, `1080p estimated at ${flow.memoryNeeded(1920, 1080)} bytes`);
+    assert.equal(flow.memoryNeeded(1920, 1080), flow.memoryNeeded(1920, 1080, 'on-the-fly'));
+    assert.ok(flow.memoryNeeded(1920, 1080, 'all-pairs') > 8 * 2 ** 30);
   });
 
   it('a frame refused with the volume is taken on the fly; the refusal names the way out', async () => {

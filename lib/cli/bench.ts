@@ -137,7 +137,7 @@ export const benchCommand: CommandSpec = {
       }
     }
     const hd = values['no-hd'] === true ? undefined : benchHd(models.filter((m) => m.startsWith('raft')), threads);
-    const samples = values['no-samples'] === true ? undefined : await benchSamples(threads, repeat);
+    const samples = values['no-samples'] === true ? undefined : await benchSamples(threads);
     const video = values['no-video'] === true ? undefined : await benchVideo(threads);
     console.log(['', ...table].join('\n'));
     const out = path.resolve(stringOption(values, 'out') ?? path.join(PACKAGE_ROOT, 'bench', 'results.json'));
@@ -199,7 +199,7 @@ function sharedSamples(): Sample[] {
  * The bundled RAFT-S on the shared samples: torchvision eager at 12 iterations against estimate() at fixed counts
  * and with tolerances (the time-EPE curve), per set.
  */
-async function benchSamples(threads: number, repeat: number) {
+async function benchSamples(threads: number) {
   const samples = sharedSamples();
   if (samples.length === 0) {
     console.log(`no shared samples at ${SHARED_DATA}: skipped`);
@@ -223,23 +223,15 @@ async function benchSamples(threads: number, repeat: number) {
         seconds: ks.reduce((s, k) => s + seconds[k], 0), iterations: iterations ? ks.reduce((s, k) => s + iterations[k], 0) / ks.length : undefined,
       }];
     }));
-    const run = async (options: { iterations: number; tolerance?: number }, runs = 1) => {
+    const run = async (options: { iterations: number; tolerance?: number }) => {
       const fields: FlowField[] = [];
       const seconds: number[] = [];
-      const iterations: number[] = [];
       for (const [a, b] of frames) {
-        const times: number[] = [];
-        let field: FlowField | undefined;
-        for (let r = 0; r < runs; r++) {
-          const start = process.hrtime.bigint();
-          field = await flow.estimate(a, b, options);
-          times.push(Number(process.hrtime.bigint() - start) / 1e9);
-        }
-        fields.push(field!);
-        seconds.push(median(times));
-        iterations.push(field!.iterations ?? options.iterations);
+        const start = process.hrtime.bigint();
+        fields.push(await flow.estimate(a, b, options));
+        seconds.push(Number(process.hrtime.bigint() - start) / 1e9);
       }
-      return summarise(fields, seconds, iterations);
+      return summarise(fields, seconds, fields.map((f) => f.iterations ?? options.iterations));
     };
     const torchvision = summarise(eagerFlows, eager.seconds);
     const fixed12 = await run({ iterations: 12 });
@@ -256,7 +248,6 @@ async function benchSamples(threads: number, repeat: number) {
       console.log(`| ${set} (${t.pairs}) | ${t.epe.toFixed(3)} / ${t.seconds.toFixed(2)} | ${f.epe.toFixed(3)} / ${f.seconds.toFixed(2)} | ` +
         `${a.epe.toFixed(3)} / ${a.seconds.toFixed(2)} / ${a.iterations!.toFixed(1)} | ${(t.seconds / a.seconds).toFixed(2)}x |`);
     }
-    void repeat;
     return { tolerance: TOLERANCE, maxIterations: MAX_ITERATIONS, torchvision, fixed12, adaptive, curve };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

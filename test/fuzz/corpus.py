@@ -381,6 +381,15 @@ def craft(name: str) -> bytes:
                 return data[:len(data) // 2]
             return data
         return rebuild(_export_variant(model), halve)
+    if name == "export-debug-memo-huge":
+        # A source-range pickle beside the code whose first memo key is 400 million: LibTorch's unpickler reserves
+        # twice as many 16-byte slots (12.8 GB) before it looks further.
+        def renumber(member, data):
+            if member.endswith(".debug_pkl") and b"FORMAT_WITH_STRING_TABLEq\x00" in data:
+                return data.replace(b"FORMAT_WITH_STRING_TABLEq\x00",
+                                    b"FORMAT_WITH_STRING_TABLEr" + struct.pack("<I", 400_000_000), 1)
+            return data
+        return rebuild(_export_variant(model), renumber)
     if name == "export-nan-weights":
         with torch.no_grad():
             for parameter in model.parameters():

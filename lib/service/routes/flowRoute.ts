@@ -4,7 +4,7 @@ import type { MultipartFile, MultipartValue } from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { FlowError } from '../../FlowError';
 import type { ImageLike } from '../../Frame';
-import { correlatesOnTheFly, estimateRequestMemory, formatBytes } from '../../memory';
+import { formatBytes } from '../../memory';
 import type { ServerContext } from '../FlowServer';
 import { ACCEPTED_TYPES, encodeFlow, FLOW_FORMATS, FlowFormat } from '../flowEncoding';
 import { decodeImage, rawImage } from '../imageDecoding';
@@ -104,10 +104,9 @@ async function frames(upload: Upload, maxPixels: number): Promise<[ImageLike, Im
 
 /** Refuses frames whose inference would need more memory than the model allows, before queueing them. */
 function checkMemory(model: PooledModel, image: ImageLike): void {
-  const { info } = model.estimator;
-  const needed = estimateRequestMemory(info, image.width, image.height, correlatesOnTheFly(info, image.width, image.height, 'auto'));
-  if (needed.total > model.estimator.memoryLimit) {
-    throw new ServiceError('ERR_PIXEL_LIMIT', `a ${image.width}x${image.height} pair on ${model.model} needs about ${formatBytes(needed.total)}, ` +
+  const needed = model.estimator.memoryNeeded(image.width, image.height);
+  if (needed > model.estimator.memoryLimit) {
+    throw new ServiceError('ERR_PIXEL_LIMIT', `a ${image.width}x${image.height} pair on ${model.model} needs about ${formatBytes(needed)}, ` +
       `over the model's memory limit of ${formatBytes(model.estimator.memoryLimit)}`);
   }
 }
