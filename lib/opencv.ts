@@ -14,7 +14,7 @@ export interface OpenCV {
   CAP_PROP_FRAME_WIDTH: number;
   CAP_PROP_FRAME_HEIGHT: number;
   CV_8UC3: number;
-  imread(file: string): MatInstance;
+  imread(file: string, flags?: number): MatInstance;
   imdecodeAsync(buffer: Buffer, flags?: number): Promise<MatInstance>;
   imwrite(file: string, mat: MatInstance): void;
 }

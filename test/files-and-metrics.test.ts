@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  colorWheelLegend, decodeFlo, encodeFlo, FlowError, FlowField, flowMetrics, flowToColor, readFlo,
+  colorWheelLegend, decodeFlo, encodeFlo, FlowError, FlowField, flowMetrics, flowToColor, poolMetrics, readFlo,
   readKittiFlow, sideBySide, writeFlo, writeKittiFlow,
 } from '../lib';
 import { hasSharedData, oracle, SHARED_DATA, tmpDir } from './helpers';
@@ -84,6 +84,23 @@ describe('metrics', () => {
     const masked = flowMetrics(estimate, truth, Uint8Array.from([1, 0, 0, 0]));
     assert.equal(masked.epe, 0.5);
     assert.throws(() => flowMetrics(new FlowField(1, 1, new Float32Array(2)), truth), /estimate is 1x1 but truth is 4x1/);
+  });
+
+  it('EPE by true speed, and a set\'s measures pooled over its pairs', () => {
+    const truth = new FlowField(4, 1, Float32Array.from([0, 0, 10, 0, 100, 0, 1e10, 0]));
+    const estimate = new FlowField(4, 1, Float32Array.from([0.5, 0, 14, 0, 104, 3, 0, 0]));
+    const m = flowMetrics(estimate, truth);
+    assert.deepEqual(m.bySpeed.map((b) => [b.from, b.to, b.epe, b.pixels]), [[0, 10, 0.5, 1], [10, 40, 4, 1], [40, Infinity, 5, 1]]);
+    // A second pair: two slow pixels, both 4 px off (outliers: over 3 px and over 5% of a speed of 1).
+    const slow = flowMetrics(new FlowField(2, 1, Float32Array.from([5, 0, 5, 0])), new FlowField(2, 1, Float32Array.from([1, 0, 1, 0])));
+    const pooled = poolMetrics([m, slow]);
+    assert.ok(Math.abs(pooled.epe - ((0.5 + 4 + 5) / 3 + 4) / 2) < 1e-9, 'EPE: the mean of the pairs\' EPEs');
+    assert.ok(Math.abs(pooled.flAll - 3 / 5) < 1e-9, 'Fl-all: over all the pixels');
+    assert.equal(pooled.validPixels, 5);
+    assert.deepEqual(pooled.bySpeed.map((b) => [b.epe, b.pixels]), [[(0.5 + 8) / 3, 3], [4, 1], [5, 1]]);
+    const none = flowMetrics(estimate, truth, new Uint8Array(4));
+    assert.ok(none.bySpeed.every((b) => Number.isNaN(b.epe) && b.pixels === 0));
+    assert.throws(() => poolMetrics([]), (e: NodeJS.ErrnoException) => e instanceof RangeError && e.code === 'ERR_OUT_OF_RANGE' && /for pairs/.test(e.message));
   });
 });
 

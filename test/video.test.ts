@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FlowError, FlowEstimator, VideoFlowSession } from '../lib';
 import { opencv } from '../lib/opencv';
-import { exportModel, hasSharedData, ROOT, SHARED_DATA, THREADS, tmpDir } from './helpers';
+import { exportModel, hasSharedData, pythonWithFlowlib, ROOT, SHARED_DATA, THREADS, tmpDir } from './helpers';
 
 const TREE = path.join(SHARED_DATA, 'video', 'tree.avi');
 const SINTEL = path.join(SHARED_DATA, 'video', 'sintel_clip.mp4');
@@ -128,7 +128,39 @@ describe('the demo and the CLI', function () {
     assert.equal(result.status, 0, result.stderr);
     const rows = JSON.parse(fs.readFileSync(json, 'utf8'));
     assert.deepEqual(rows.map((r: { pairs: number }) => r.pairs), [1, 1]);
-    assert.match(result.stdout, /sintel .* 1 pairs +EPE [0-9.]+ px +Fl-all [0-9.]+%/);
+    assert.match(result.stdout, /raft-small +sintel +1 +[0-9.]+ +[0-9.]+% +[0-9.]+ +[0-9.-]+ +[0-9.-]+/);
+  });
+
+  it('reads the KITTI and Sintel training layouts with their masks, and measures OpenCV\'s methods as the Python validation does', function () {
+    if (!hasSharedData()) this.skip();
+    this.timeout(300_000);
+    const json = path.join(tmpDir(), 'eval-classical.json');
+    const folders = ['kitti2012', 'kitti2015', 'sintel-training'];
+    const result = run(['eval', ...folders.map((f) => path.join(SHARED_DATA, f)), '--model', '', '--classical', 'zero,dis-medium', '--json', json]);
+    assert.equal(result.status, 0, result.stderr);
+    type Row = { method: string; folder: string; pairs: number; epe: number; flAll: number; bySpeed: { from: number; to: number | null; epe: number; pixels: number }[] };
+    const rows: Row[] = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assert.deepEqual(rows.map((r) => `${r.method} ${r.folder} ${r.pairs}`),
+      ['zero kitti2012 2', 'zero kitti2015 5', 'zero sintel-training 5', 'dis-medium kitti2012 2', 'dis-medium kitti2015 5', 'dis-medium sintel-training 5']);
+    for (const row of rows) assert.deepEqual(row.bySpeed.map((b) => [b.from, b.to]), [[0, 10], [10, 40], [40, null]]);
+    // The same pairs, masks and measures in Python (python/flowlib/evaluation.py), which the trainer selects by.
+    const python = JSON.parse(pythonWithFlowlib([
+      'import json',
+      'from flowlib.baselines import methods',
+      'from flowlib.evaluation import evaluate_full, validation_sets',
+      'sets = validation_sets(names=["kitti2012", "kitti2015", "sintel"])',
+      'print(json.dumps({m: evaluate_full(methods()[m], sets) for m in ("zero", "dis-medium")}))',
+    ].join('\n')));
+    const setOf: Record<string, string> = { kitti2012: 'kitti2012', kitti2015: 'kitti2015', 'sintel-training': 'sintel' };
+    for (const row of rows) {
+      const theirs = python[row.method][setOf[row.folder]];
+      assert.ok(Math.abs(row.epe - theirs.epe) < 1e-3 * theirs.epe, `${row.method} ${row.folder} EPE ${row.epe} vs ${theirs.epe}`);
+      assert.ok(Math.abs(row.flAll - theirs.fl_all) < 1e-4, `${row.method} ${row.folder} Fl-all ${row.flAll} vs ${theirs.fl_all}`);
+      assert.ok(Math.abs(row.bySpeed[2].epe - theirs['s40+']) < 1e-2, `${row.method} ${row.folder} over 40 px ${row.bySpeed[2].epe} vs ${theirs['s40+']}`);
+    }
+    const unknown = run(['eval', path.join(SHARED_DATA, 'kitti2012'), '--classical', 'lucas-kanade']);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /--classical: unknown method 'lucas-kanade'; the methods are dis-medium, dis-fast, farneback, deepflow, zero, or all/);
   });
 
   it('explains bad usage with exit code 2, and lists every option in its help', () => {

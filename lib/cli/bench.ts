@@ -6,11 +6,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CorrelationMode, FlowEstimator, FlowField, flowMetrics, readFlo, readKittiFlow, VideoFlowSession } from '..';
+import { CorrelationMode, FlowEstimator, FlowField, flowMetrics, VideoFlowSession } from '..';
 import { PACKAGE_ROOT } from '../binding';
 import { matFromRgb, opencv } from '../opencv';
 import { makeDemoClip } from './demoClip';
-import { findPairs } from './evaluate';
+import { findPairs, readTruth } from './groundTruthPairs';
 import { readImage } from './images';
 import { CommandSpec, integerOption, stringOption, UsageError } from './options';
 
@@ -166,33 +166,12 @@ interface Sample { set: string; a: string; b: string; truth: FlowField; valid?: 
 
 /** The shared pairs with ground truth: FlyingChairs, Sintel (clean and final), KITTI 2015 and 2012. */
 function sharedSamples(): Sample[] {
-  const out: Sample[] = [];
-  const chairs = path.join(SHARED_DATA, 'flyingchairs');
-  if (fs.existsSync(chairs)) for (const p of findPairs(chairs)) out.push({ set: 'FlyingChairs', a: p.a, b: p.b, truth: readFlo(p.flow) });
-  const sintel = path.join(SHARED_DATA, 'sintel-training');
-  if (fs.existsSync(sintel)) {
-    for (const scene of fs.readdirSync(path.join(sintel, 'flow')).sort()) {
-      for (const pass of ['clean', 'final']) {
-        const a = path.join(sintel, pass, scene, 'frame_0002.png');
-        if (!fs.existsSync(a)) continue;
-        // White marks pixels to leave out; imread gives three equal channels.
-        const invalid = opencv().imread(path.join(sintel, 'invalid', scene, 'frame_0002.png'));
-        const bgr = invalid.getData() as Buffer;
-        const mask = Uint8Array.from({ length: bgr.length / 3 }, (_, i) => bgr[3 * i]);
-        out.push({ set: 'Sintel', a, b: path.join(sintel, pass, scene, 'frame_0003.png'), truth: readFlo(path.join(sintel, 'flow', scene, 'frame_0002.flo')),
-          valid: Uint8Array.from(mask, (v) => (v === 0 ? 1 : 0)) });
-      }
-    }
-  }
-  for (const [set, images, flows] of [['KITTI 2015', 'kitti2015/image_2', 'kitti2015/flow_occ'], ['KITTI 2012', 'kitti2012/image_0', 'kitti2012/flow_noc']]) {
-    const dir = path.join(SHARED_DATA, flows);
-    if (!fs.existsSync(dir)) continue;
-    for (const file of fs.readdirSync(dir).sort()) {
-      const truth = readKittiFlow(path.join(dir, file));
-      out.push({ set, a: path.join(SHARED_DATA, images, file), b: path.join(SHARED_DATA, images, file.replace('_10.', '_11.')), truth: truth.flow, valid: truth.valid });
-    }
-  }
-  return out;
+  const sets = [['FlyingChairs', 'flyingchairs'], ['Sintel', 'sintel-training'], ['KITTI 2015', 'kitti2015'], ['KITTI 2012', 'kitti2012']];
+  return sets.filter(([, folder]) => fs.existsSync(path.join(SHARED_DATA, folder))).flatMap(([set, folder]) =>
+    findPairs(path.join(SHARED_DATA, folder)).map((pair) => {
+      const { flow, valid } = readTruth(pair);
+      return { set, a: pair.a, b: pair.b, truth: flow, ...(valid ? { valid } : {}) };
+    }));
 }
 
 /**

@@ -1,49 +1,62 @@
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { FlowEstimator, flowMetrics, readFlo } from '..';
+import { FlowEstimator, FlowField, FlowMetrics, flowMetrics, poolMetrics, readFlo } from '..';
+import { PACKAGE_ROOT } from '../binding';
+import { findPairs, GroundTruthPair, readTruth } from './groundTruthPairs';
 import { readImage } from './images';
 import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, WEIGHTS_OPTION } from './options';
 
-interface GroundTruthPair { name: string; a: string; b: string; flow: string }
+/** OpenCV's classical methods, run by the project's Python package (python/flowlib/baselines.py). */
+export const CLASSICAL_METHODS = ['dis-medium', 'dis-fast', 'farneback', 'deepflow', 'zero'] as const;
+const PYTHON = '/usr/bin/python3';
+const PYTHON_PACKAGE = path.join(PACKAGE_ROOT, 'python');
 
-/** Image pairs with ground truth in a folder, in the naming schemes of FlyingChairs, mmflow's fixtures and Sintel. */
-export function findPairs(folder: string): GroundTruthPair[] {
-  const files = new Set(fs.readdirSync(folder));
-  const pairs: GroundTruthPair[] = [];
-  for (const file of [...files].sort()) {
-    let m = /^(.*)-img0\.(ppm|png|jpg)$/.exec(file);
-    if (m && files.has(`${m[1]}-img1.${m[2]}`) && files.has(`${m[1]}-gt.flo`)) {
-      pairs.push({ name: m[1], a: file, b: `${m[1]}-img1.${m[2]}`, flow: `${m[1]}-gt.flo` });
-      continue;
-    }
-    m = /^(.*)_img1\.(ppm|png|jpg)$/.exec(file);
-    if (m && files.has(`${m[1]}_img2.${m[2]}`) && files.has(`${m[1]}_flow.flo`)) {
-      pairs.push({ name: m[1], a: file, b: `${m[1]}_img2.${m[2]}`, flow: `${m[1]}_flow.flo` });
-      continue;
-    }
-    m = /^frame_(\d+)\.(png|jpg)$/.exec(file);
-    if (m) {
-      const next = `frame_${String(Number(m[1]) + 1).padStart(m[1].length, '0')}.${m[2]}`;
-      if (files.has(next) && files.has(`flow_${m[1]}.flo`)) pairs.push({ name: `frame_${m[1]}`, a: file, b: next, flow: `flow_${m[1]}.flo` });
-    }
+interface Folder { folder: string; pairs: GroundTruthPair[] }
+export interface EvaluationRow extends FlowMetrics { method: string; folder: string; pairs: number }
+
+/** Flows of the classical methods for every pair, as flow[method][pair index across the folders]. */
+function classicalFlows(methods: string[], pairs: GroundTruthPair[], dir: string): (k: number, method: string) => FlowField {
+  if (!fs.existsSync(path.join(PYTHON_PACKAGE, 'flowlib', 'baselines.py'))) {
+    throw new UsageError(`--classical runs the project's Python package, which is not at ${PYTHON_PACKAGE} (it is in a clone, not in the npm package)`);
   }
-  return pairs.map((p) => ({ name: p.name, a: path.join(folder, p.a), b: path.join(folder, p.b), flow: path.join(folder, p.flow) }));
+  const list = path.join(dir, 'pairs.json');
+  fs.writeFileSync(list, JSON.stringify(pairs.map((p) => [p.a, p.b])));
+  const result = spawnSync(PYTHON, ['-m', 'flowlib.baselines', '--pairs', list, '--flows-out', dir, '--methods', methods.join(',')], {
+    encoding: 'utf8', env: { ...process.env, PYTHONPATH: PYTHON_PACKAGE },
+  });
+  if (result.error || result.status !== 0) {
+    throw new Error(`--classical: ${PYTHON} -m flowlib.baselines failed (it needs Debian's python3-opencv): ` +
+      `${result.error?.message ?? result.stderr.trim().split('\n').slice(-1)[0]}`);
+  }
+  return (k, method) => readFlo(path.join(dir, method, `${k}.flo`));
+}
+
+function formatRow(row: EvaluationRow): string {
+  const bands = row.bySpeed.map((b) => (Number.isNaN(b.epe) ? '      -' : b.epe.toFixed(2).padStart(7))).join(' ');
+  return `${row.method.padEnd(12)} ${row.folder.padEnd(16)} ${String(row.pairs).padStart(3)}  ${row.epe.toFixed(3).padStart(7)}  ` +
+    `${(100 * row.flAll).toFixed(1).padStart(5)}%  ${bands}`;
 }
 
 export const evaluateCommand: CommandSpec = {
   name: 'eval',
   synopsis: '<folder>...',
-  summary: 'End-point error and Fl-all of each model on every pair with ground truth in the folders ' +
-    '(NAME-img0/-img1 + NAME-gt.flo, NAME_img1/_img2 + NAME_flow.flo, frame_N + frame_N+1 + flow_N.flo).',
+  summary: 'End-point error (mean over pairs), Fl-all and EPE by true speed (under 10, 10-40, over 40 px) of each model, ' +
+    'and optionally of OpenCV\'s classical methods, on every pair with ground truth in the folders: FlyingChairs ' +
+    '(NAME-img0/-img1 + NAME-gt.flo), NAME_img1/_img2 + NAME_flow.flo, frame_N + frame_N+1 + flow_N.flo, MPI-Sintel ' +
+    'training (clean/, final/, flow/, invalid/) and KITTI (image_2/ or image_0/ with flow_occ/ or flow_noc/), counting ' +
+    'only the pixels with known flow.',
   options: {
     ...WEIGHTS_OPTION,
-    model: { type: 'string', value: 'M[,M...]', help: 'models to evaluate (default raft-small)' },
+    model: { type: 'string', value: 'M[,M...]', help: 'models to evaluate (default raft-small; none with --model "")' },
     iterations: { type: 'string', value: 'N', help: 'refinement iterations (default: the model\'s)' },
+    classical: { type: 'string', value: 'M[,M...]|all', help: `also OpenCV's ${CLASSICAL_METHODS.join(', ')} on the same pairs (needs python3-opencv and this project's python/)` },
     json: { type: 'string', value: 'FILE', help: 'also write the rows as JSON' },
   },
   async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('eval needs at least one folder');
-    const folders = positionals.map((folder) => {
+    const folders: Folder[] = positionals.map((folder) => {
       if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new UsageError(`'${folder}' is not a folder`);
       const pairs = findPairs(folder);
       if (pairs.length === 0) throw new UsageError(`no image pairs with ground truth found in '${folder}'`);
@@ -53,28 +66,51 @@ export const evaluateCommand: CommandSpec = {
     if (json !== undefined && !fs.existsSync(path.dirname(path.resolve(json)))) {
       throw new UsageError(`--json: folder '${path.dirname(path.resolve(json))}' does not exist`);
     }
-    const models = (stringOption(values, 'model') ?? 'raft-small').split(',');
-    const rows: Record<string, unknown>[] = [];
+    const classicalOption = stringOption(values, 'classical');
+    const classical = classicalOption === undefined ? [] : classicalOption === 'all' ? [...CLASSICAL_METHODS] : classicalOption.split(',');
+    const unknown = classical.find((m) => !(CLASSICAL_METHODS as readonly string[]).includes(m));
+    if (unknown !== undefined) throw new UsageError(`--classical: unknown method '${unknown}'; the methods are ${CLASSICAL_METHODS.join(', ')}, or all`);
+    const modelOption = stringOption(values, 'model') ?? 'raft-small';
+    const models = modelOption === '' ? [] : modelOption.split(',');
+    if (models.length === 0 && classical.length === 0) throw new UsageError('nothing to evaluate: give a --model or --classical');
+    const iterations = integerOption(values, 'iterations');
+
+    // The truth of every pair, read once; the pairs of all folders in one list, so the classical methods run once.
+    const all = folders.flatMap((f) => f.pairs);
+    const truths = all.map(readTruth);
+    const rows: EvaluationRow[] = [];
+    console.log(`${'method'.padEnd(12)} ${'set'.padEnd(16)} pairs      EPE  Fl-all   <10px 10-40px  >40px`);
+    const measure = async (method: string, estimate: (pair: GroundTruthPair, k: number) => Promise<FlowField> | FlowField) => {
+      let offset = 0;
+      for (const { folder, pairs } of folders) {
+        const perPair: FlowMetrics[] = [];
+        for (let k = 0; k < pairs.length; k++) {
+          const { flow, valid } = truths[offset + k];
+          perPair.push(flowMetrics(await estimate(pairs[k], offset + k), flow, valid));
+        }
+        offset += pairs.length;
+        const row: EvaluationRow = { method, folder: path.basename(path.resolve(folder)), pairs: pairs.length, ...poolMetrics(perPair) };
+        rows.push(row);
+        console.log(formatRow(row));
+      }
+    };
     for (const model of models) {
       const flow = await FlowEstimator.load(loadOptions(values, model));
       try {
-        for (const { folder, pairs } of folders) {
-          const sums = { epe: 0, flAll: 0 };
-          for (const pair of pairs) {
-            const field = await flow.estimate(readImage(pair.a), readImage(pair.b), { iterations: integerOption(values, 'iterations') });
-            const m = flowMetrics(field, readFlo(pair.flow));
-            sums.epe += m.epe;
-            sums.flAll += m.flAll;
-          }
-          const row = { model, folder, pairs: pairs.length, epe: sums.epe / pairs.length, flAll: sums.flAll / pairs.length };
-          rows.push(row);
-          console.log(`${model.padEnd(11)} ${path.basename(path.resolve(folder)).padEnd(14)} ${String(pairs.length).padStart(3)} pairs  ` +
-            `EPE ${row.epe.toFixed(3)} px  Fl-all ${(100 * row.flAll).toFixed(1)}%`);
-        }
+        await measure(model, (pair) => flow.estimate(readImage(pair.a), readImage(pair.b), { iterations }));
       } finally {
         await flow.dispose();
       }
     }
-    if (json) fs.writeFileSync(json, JSON.stringify(rows, null, 2));
+    if (classical.length) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'optical-flow-eval-'));
+      try {
+        const flowOf = classicalFlows(classical, all, dir);
+        for (const method of classical) await measure(method, (_pair, k) => flowOf(k, method));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    if (json) fs.writeFileSync(json, JSON.stringify(rows, (_key, value) => (value === Infinity ? null : value), 2));
   },
 };
