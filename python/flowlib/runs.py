@@ -3,25 +3,41 @@ there on (schedule length, data mix, learning rate). The curve marks the rows th
 import csv
 import os
 
-RUN_FIELDS = ["step", "wall_hours", "steps", "slow_share", "blur_share", "lr"]
+# The data mix: shares of synthetic scenes (slow, motion-blurred, fast, zooming) and of batches trained from a warm
+# start. Rows written before a share existed read it as 0.
+MIX = (("slow_share", "slow"), ("blur_share", "blur"), ("fast_share", "fast"), ("zoom_share", "zoom"),
+       ("warm_share", "warm start"))
+# `start` says where a row's run began: "scratch" (random weights), "bundled" (a new stage from the bundled export,
+# whose steps count from 0 again) or "resumed" (from the state); empty in rows written before it was recorded.
+RUN_FIELDS = ["step", "wall_hours", "steps"] + [key for key, _ in MIX] + ["lr", "start"]
 
 
-def log_run(path: str, *, step: int, wall_hours: float, steps: int, slow_share: float, blur_share: float,
-            lr: float) -> None:
-    new = not os.path.exists(path)
-    with open(path, "a", newline="") as runs:
+def log_run(path: str, *, step: int, wall_hours: float, steps: int, lr: float, start: str = "", **mix: float) -> None:
+    """Appends a row; a file of older columns is first rewritten in RUN_FIELDS."""
+    rows = read_runs(path)
+    with open(path, newline="") if rows else open(os.devnull) as f:
+        rewrite = bool(rows) and next(csv.reader(f), []) != RUN_FIELDS
+    with open(path, "w" if rewrite or not rows else "a", newline="") as runs:
         writer = csv.DictWriter(runs, fieldnames=RUN_FIELDS)
-        if new:
+        if rewrite or not rows:
             writer.writeheader()
-        writer.writerow({"step": step, "wall_hours": round(wall_hours, 4), "steps": steps, "slow_share": slow_share,
-                         "blur_share": blur_share, "lr": f"{lr:.4g}"})
+        if rewrite:
+            writer.writerows(rows)
+        writer.writerow({"step": step, "wall_hours": round(wall_hours, 4), "steps": steps, "lr": f"{lr:.4g}",
+                         "start": start, **{key: mix.get(key, 0.0) for key, _ in MIX}})
 
 
 def read_runs(path: str) -> list:
+    """The rows, each with every field of RUN_FIELDS (a share missing from an older file is 0)."""
     if not os.path.exists(path):
         return []
     with open(path, newline="") as runs:
-        return list(csv.DictReader(runs))
+        rows = list(csv.DictReader(runs))
+    for row in rows:
+        for key, _ in MIX:
+            if row.get(key) in (None, ""):
+                row[key] = "0.0"
+    return [{key: row.get(key, "") for key in RUN_FIELDS} for row in rows]
 
 
 def run_changes(runs: list) -> list:
@@ -29,27 +45,31 @@ def run_changes(runs: list) -> list:
     changes = []
     for before, row in zip(runs, runs[1:]):
         said = [f"schedule {int(row['steps']):,} steps"] if int(row["steps"]) != int(before["steps"]) else []
-        said += [f"{name} {float(row[key]):.0%}" for key, name in (("slow_share", "slow"), ("blur_share", "blur"))
-                 if float(row[key]) != float(before[key])]
+        said += [f"{name} {float(row[key]):.0%}" for key, name in MIX if float(row[key]) != float(before[key])]
         if said:
             changes.append((float(row["wall_hours"]), ", ".join(said)))
     return changes
 
 
 def read_plan(path: str) -> list:
-    """A runs.csv used as a plan: the rows in step order, with the options they set parsed. Raises ValueError naming
-    the file and the row when a row is not usable."""
+    """A runs.csv used as a plan: the rows of its first stage (those before the first run that started again from
+    the bundled weights) in step order, with the options they set parsed. Raises ValueError naming the file and the
+    row when a row is not usable."""
     if not os.path.isfile(path):
         raise ValueError(f"{path} not found")
     plan = []
     for number, row in enumerate(read_runs(path), start=2):
+        if row["start"] == "bundled":
+            break
         try:
-            entry = {"step": int(row["step"]), "steps": int(row["steps"]), "slow_share": float(row["slow_share"]),
-                     "blur_share": float(row["blur_share"])}
+            entry = {"step": int(row["step"]), "steps": int(row["steps"]),
+                     **{key: float(row[key]) for key, _ in MIX}}
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{path} line {number}: not a run row ({error})") from None
-        if entry["steps"] <= entry["step"] or not all(0 <= entry[k] <= 1 for k in ("slow_share", "blur_share")):
-            raise ValueError(f"{path} line {number}: steps must exceed step and shares be in [0, 1], got {row}")
+        if (entry["steps"] <= entry["step"] or not all(0 <= entry[key] <= 1 for key, _ in MIX)
+                or entry["slow_share"] + entry["fast_share"] > 1):
+            raise ValueError(f"{path} line {number}: steps must exceed step, shares be in [0, 1] and slow and fast "
+                             f"together at most 1, got {row}")
         plan.append(entry)
     if not plan:
         raise ValueError(f"{path} has no run rows")

@@ -104,21 +104,25 @@ class SyntheticFlowGenerator:
 
     def __init__(self, *, height: int, width: int, seed: int = 0, min_objects: int = 3, max_objects: int = 8,
                  max_translation: float = 0.12, slow_share: float = 0.0, blur_share: float = 0.0,
-                 textures: Optional[List[Tensor]] = None):
+                 fast_share: float = 0.0, zoom_share: float = 0.0, textures: Optional[List[Tensor]] = None):
         if height < 16 or width < 16:
             raise ValueError(f"height and width must be at least 16, got {height}x{width}")
         if not 0 < min_objects <= max_objects:
             raise ValueError(f"need 0 < min_objects <= max_objects, got {min_objects}, {max_objects}")
         if not 0 <= slow_share <= 1:
             raise ValueError(f"slow_share must be in [0, 1], got {slow_share}")
-        if not 0 <= blur_share <= 1:
-            raise ValueError(f"blur_share must be in [0, 1], got {blur_share}")
+        for name, share in (("blur_share", blur_share), ("fast_share", fast_share), ("zoom_share", zoom_share)):
+            if not 0 <= share <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {share}")
+        if slow_share + fast_share > 1:
+            raise ValueError(f"slow_share and fast_share together must be at most 1, got {slow_share} + {fast_share}")
         self.height, self.width = height, width
         self.noise = torch.Generator()
         self.reseed(seed)
         self.min_objects, self.max_objects = min_objects, max_objects
         self.max_translation = max_translation * max(height, width)
         self.slow_share, self.blur_share = slow_share, blur_share
+        self.fast_share, self.zoom_share = fast_share, zoom_share
         self.textures = load_textures() if textures is None else textures
         ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
                                 indexing="ij")
@@ -164,23 +168,46 @@ class SyntheticFlowGenerator:
         n = rng.randint(self.min_objects, self.max_objects)
         # A share of scenes is slow: every motion (translation, rotation, change of scale) is scaled down by a factor
         # between 1/50 and 1/2, log-uniform, so sub-pixel and few-pixel motions, common in video, are well represented.
+        # A share of scenes is fast: translations scaled up 2-4x (log-uniform), up to about half the crop's longer
+        # side, as driving footage moves near objects by a large part of the frame.
         speed = 1.0
-        if self.slow_share and rng.random() < self.slow_share:
-            speed = math.exp(rng.uniform(math.log(0.02), math.log(0.5)))
+        if self.slow_share or self.fast_share:
+            draw = rng.random()
+            if draw < self.slow_share:
+                speed = math.exp(rng.uniform(math.log(0.02), math.log(0.5)))
+            elif draw < self.slow_share + self.fast_share:
+                speed = math.exp(rng.uniform(math.log(2.0), math.log(4.0)))
         t = self.max_translation * speed
         layers = []
-        # Background: covers everything, moves a little.
+        # Background: covers everything, moves a little. In a zoom scene (a share of the rest) it expands from (or
+        # contracts towards) a focus inside the frame, as the road and roadside do for a camera moving forward; the
+        # objects then expand about their own centres too, nearer ones more.
         bg_pose1 = affine(0.0, 1.0, w / 2, h / 2)
-        bg_motion = affine(rng.uniform(-0.04, 0.04) * speed, 1 + rng.uniform(-0.05, 0.05) * speed,
-                           rng.uniform(-0.3, 0.3) * t, rng.uniform(-0.3, 0.3) * t)
+        zoom = 1.0
+        if speed == 1.0 and self.zoom_share and rng.random() < self.zoom_share:
+            zoom = math.exp(rng.uniform(0.03, 0.3) * (1 if rng.random() < 0.8 else -1))
+            fx, fy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.6) * h
+            bg_motion = (affine(0, 1, fx + rng.uniform(-0.05, 0.05) * t, fy + rng.uniform(-0.05, 0.05) * t)
+                         @ affine(rng.uniform(-0.01, 0.01), zoom, 0, 0) @ affine(0, 1, -fx, -fy))
+        else:
+            bg_motion = affine(rng.uniform(-0.04, 0.04) * speed, 1 + rng.uniform(-0.05, 0.05) * speed,
+                               rng.uniform(-0.3, 0.3) * t, rng.uniform(-0.3, 0.3) * t)
         layers.append({"texture": self._texture(), "pose1": bg_pose1, "motion": bg_motion, "radius": None,
                        "canvas": (h * 1.3, w * 1.3)})
         for _ in range(n):
             size = rng.uniform(0.12, 0.45) * min(h, w)
             cx, cy = rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h
             pose1 = affine(rng.uniform(-math.pi, math.pi), 1.0, cx, cy)
-            motion_about_centre = affine(rng.uniform(-0.2, 0.2) * speed, 1 + rng.uniform(-0.15, 0.15) * speed, 0, 0)
-            shift = affine(0, 1, rng.uniform(-1, 1) * t, rng.uniform(-1, 1) * t)
+            if zoom != 1.0:
+                # carried away from the focus with the background, expanding by up to twice its rate
+                motion_about_centre = affine(rng.uniform(-0.05, 0.05), zoom ** rng.uniform(1.0, 2.0), 0, 0)
+                carried = transform(bg_motion, torch.tensor([[cx], [cy], [1.0]], dtype=torch.float64))[:, 0]
+                shift = affine(0, 1, float(carried[0]) - cx + rng.uniform(-0.2, 0.2) * t,
+                               float(carried[1]) - cy + rng.uniform(-0.2, 0.2) * t)
+            else:
+                motion_about_centre = affine(rng.uniform(-0.2, 0.2) * speed, 1 + rng.uniform(-0.15, 0.15) * speed,
+                                             0, 0)
+                shift = affine(0, 1, rng.uniform(-1, 1) * t, rng.uniform(-1, 1) * t)
             to_origin, back = affine(0, 1, -cx, -cy), affine(0, 1, cx, cy)
             motion = shift @ back @ motion_about_centre @ to_origin
             layers.append({"texture": self._texture(), "pose1": pose1, "motion": motion,
@@ -258,3 +285,24 @@ class SyntheticFlowGenerator:
     def batch(self, size: int) -> Dict[str, Tensor]:
         samples = [self.sample() for _ in range(size)]
         return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+
+
+def warm_start(flow: Tensor, rng: random.Random, noise: torch.Generator) -> Tensor:
+    """A flow_init for training from a warm start, as a video's previous pair gives it: the true flow averaged down
+    to 1/8 resolution (in 1/8-resolution pixels), off by a per-sample scale error (the motion changed speed), a
+    smooth error field of up to 2 px at full resolution, and a few blocks where it is wrong altogether (zero: a new
+    object, or an occlusion)."""
+    b, _, h, w = flow.shape
+    low = F.avg_pool2d(flow, 8) / 8
+    hl, wl = low.shape[-2:]
+    scale = torch.tensor([rng.uniform(0.8, 1.2) for _ in range(b)]).view(b, 1, 1, 1)
+    coarse = torch.randn(b, 2, max(1, hl // 4), max(1, wl // 4), generator=noise)
+    smooth = F.interpolate(coarse, size=(hl, wl), mode="bilinear", align_corners=False)
+    amplitude = torch.tensor([rng.uniform(0.0, 0.25) for _ in range(b)]).view(b, 1, 1, 1)
+    init = low * scale + smooth * amplitude
+    for k in range(b):
+        for _ in range(rng.randint(0, 2)):
+            bh, bw = rng.randint(1, max(1, hl // 3)), rng.randint(1, max(1, wl // 3))
+            y, x = rng.randint(0, hl - bh), rng.randint(0, wl - bw)
+            init[k, :, y:y + bh, x:x + bw] = 0
+    return init

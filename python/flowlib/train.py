@@ -7,13 +7,16 @@ As in the RAFT paper (Section 4): AdamW, a one-cycle learning-rate schedule with
 clipping at 1, and the sequence loss with gamma 0.8. Crop size, batch and iteration count are chosen for CPU
 throughput (see models/README.md). Validation EPE on the shared samples is logged to training/log.csv and the
 best weights are kept in training/best.pt; `--export` writes the best as models/raft-small.pt. "Best" is the lowest
-mean over the validation sets of EPE relative to zero flow's, so that neither set's scale dominates the choice.
+selection score (evaluation.selection_score, fixed in advance): the geometric mean of the model's EPE on the
+FlyingChairs samples, the Sintel training pairs and KITTI 2015, and of its KITTI 2015 Fl-all, each divided by
+OpenCV DIS medium's on the same pairs.
 """
 import argparse
 import csv
 import itertools
 import json
 import os
+import random
 import resource
 import signal
 import sys
@@ -22,16 +25,23 @@ import warnings
 
 import torch
 
-from .evaluation import evaluate, raft_method, validation_sets, zero_flow
+from .baselines import methods as baseline_methods
+from .evaluation import SET_NAMES, evaluate_full, raft_method, selection_score, validation_sets
 from .losses import end_point_error, sequence_loss
 from .raft import RAFT
-from .runs import log_run, plan_at, read_plan
-from .synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files
+from .runs import MIX, log_run, plan_at, read_plan
+from .synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files, warm_start
 from .paths import MODELS_DIR, TRAINING_DIR
 
 OUT = TRAINING_DIR
 DEFAULT_STEPS = 18000
-LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe", "sintel_epe"]
+# Validation columns: EPE per set ('sintel_demo' is the single mmflow pair, 'sintel' the five training pairs),
+# KITTI 2015's Fl-all, and the selection score (evaluation.selection_score). Logs written before the real sets
+# existed have only chairs_epe and the demo pair's, then called sintel_epe; they are rewritten in these columns.
+LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe",
+              "sintel_demo_epe", "sintel_epe", "kitti2015_epe", "kitti2015_fl_all", "kitti2012_epe", "score"]
+OLD_LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe",
+                  "sintel_epe"]
 
 
 def cpu_seconds() -> float:
@@ -45,10 +55,10 @@ class Batches(torch.utils.data.IterableDataset):
     depends only on the seed, k and the data mix, so a run that stops and resumes sees the same data as one that
     does not."""
 
-    def __init__(self, *, height: int, width: int, batch: int, seed: int, first_step: int, slow_share: float,
-                 blur_share: float, textures):
+    def __init__(self, *, height: int, width: int, batch: int, seed: int, first_step: int, textures, **mix: float):
         self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
-        self.first_step, self.slow_share, self.blur_share = first_step, slow_share, blur_share
+        self.first_step = first_step
+        self.mix = {key: mix.get(key, 0.0) for key, _ in MIX}
 
     @staticmethod
     def init_worker(_worker: int) -> None:
@@ -59,18 +69,25 @@ class Batches(torch.utils.data.IterableDataset):
         torch.set_num_threads(1)
 
     def __iter__(self):
+        scene_mix = {key: value for key, value in self.mix.items() if key != "warm_share"}
         generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
-                                           slow_share=self.slow_share, blur_share=self.blur_share,
-                                           textures=self.textures)
+                                           textures=self.textures, **scene_mix)
         for step in itertools.count(self.first_step + 1):
             generator.reseed(f"{self.seed}/{step}")
-            yield generator.batch(self.batch)
+            batch = generator.batch(self.batch)
+            if self.mix["warm_share"]:
+                # A separate stream, so that the scenes are those of a run without warm starts.
+                rng = random.Random(f"{self.seed}/{step}/warm")
+                if rng.random() < self.mix["warm_share"]:
+                    noise = torch.Generator().manual_seed(rng.randrange(1 << 62))
+                    batch["flow_init"] = warm_start(batch["flow"], rng, noise)
+            yield batch
 
 
 def train_step(model: RAFT, optimizer: torch.optim.Optimizer, batch, iterations: int):
     """One optimisation step on a batch: sequence loss over every iteration, clipping at 1, AdamW; returns the loss
     and the last iteration's flow."""
-    flows = model.forward_all(batch["image1"], batch["image2"], iterations)
+    flows = model.forward_all(batch["image1"], batch["image2"], iterations, batch.get("flow_init"))
     loss = sequence_loss(flows, batch["flow"], gamma=0.8)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -79,13 +96,38 @@ def train_step(model: RAFT, optimizer: torch.optim.Optimizer, batch, iterations:
     return loss, flows[-1].detach()
 
 
+LOG_MEASURES = {"chairs_epe": ("chairs", "epe"), "sintel_demo_epe": ("sintel-demo", "epe"),
+                "sintel_epe": ("sintel", "epe"), "kitti2015_epe": ("kitti2015", "epe"),
+                "kitti2015_fl_all": ("kitti2015", "fl_all"), "kitti2012_epe": ("kitti2012", "epe")}
+
+
+def upgrade_log(path: str) -> None:
+    """Rewrites a log of the old columns in LOG_FIELDS (the demo pair's sintel_epe becomes sintel_demo_epe)."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != OLD_LOG_FIELDS:
+            if reader.fieldnames != LOG_FIELDS:
+                raise SystemExit(f"{path}: unknown columns {reader.fieldnames}; move it away to start a new log")
+            return
+        rows = list(reader)
+    with open(path + ".tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS, restval="")
+        writer.writeheader()
+        for row in rows:
+            row["sintel_demo_epe"] = row.pop("sintel_epe")
+            writer.writerow(row)
+    os.replace(path + ".tmp", path)
+
+
 def save_atomic(obj, path: str) -> None:
     tmp = path + ".tmp"
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
-CARRIED_OVER = {"steps": DEFAULT_STEPS, "slow_share": 0.0, "blur_share": 0.0}
+CARRIED_OVER = {"steps": DEFAULT_STEPS, **{key: 0.0 for key, _ in MIX}}
 # Git keeps the bundled export, not the optimizer state: a run without state.pt starts from the bundled weights,
 # at a lower rate, after a short warm-up, unless --init scratch asks for random weights.
 BUNDLED_EXPORT = os.path.join(MODELS_DIR, "raft-small.pt")
@@ -112,14 +154,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--validate-every", type=int, default=500)
+    parser.add_argument("--validate-on", default=",".join(SET_NAMES), metavar="SET[,SET...]",
+                        help=f"validation sets (default all: {','.join(SET_NAMES)}); the selection score uses those "
+                             "of its measures that are among them")
     parser.add_argument("--save-minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--slow-share", type=float, default=None,
-                        help="share of synthetic scenes with all motions scaled down 2-50x (default: the resumed "
-                             "run's, else 0); kept in the state so later resumes continue with it")
-    parser.add_argument("--blur-share", type=float, default=None,
-                        help="share of synthetic scenes rendered with motion blur (default: the resumed run's, "
-                             "else 0); kept in the state likewise")
+    shares = {"slow_share": "synthetic scenes with all motions scaled down 2-50x",
+              "blur_share": "synthetic scenes rendered with motion blur",
+              "fast_share": "synthetic scenes with translations scaled up 2-4x (large displacements)",
+              "zoom_share": "synthetic scenes (of those neither slow nor fast) that expand or contract from a "
+                            "focus, as driving footage does",
+              "warm_share": "batches trained from a warm start (flow_init: the truth at 1/8, degraded as a video's "
+                            "previous pair gives it)"}
+    for key, what in shares.items():
+        parser.add_argument(f"--{key.replace('_', '-')}", type=float, default=None,
+                            help=f"share of {what} (default: the resumed run's, else 0); kept in the state so later "
+                                 "resumes continue with it")
     parser.add_argument("--plan", metavar="RUNS_CSV",
                         help="follow a runs.csv (as training/runs.csv): from each row's step on, that row's schedule "
                              "length and data mix; replays a recorded training from scratch in one run")
@@ -130,13 +180,20 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="measure training samples/s over crop sizes and iteration counts, "
                              "write training/throughput.json")
     args = parser.parse_args(argv)
-    for name in ("slow_share", "blur_share"):
+    for name, _ in MIX:
         value = getattr(args, name)
         if value is not None and not 0 <= value <= 1:
             parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {value}")
+    if (args.slow_share or 0) + (args.fast_share or 0) > 1:
+        parser.error(f"--slow-share and --fast-share together must be at most 1, got {args.slow_share} + "
+                     f"{args.fast_share}")
     for name in ("batch", "iterations", "validate_every", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    args.validate_on = args.validate_on.split(",")
+    unknown = [name for name in args.validate_on if name not in SET_NAMES]
+    if unknown:
+        parser.error(f"--validate-on: unknown set {unknown[0]!r}; the sets are {', '.join(SET_NAMES)}")
     if any(side < 64 or side % 8 for side in args.crop):
         parser.error(f"--crop sides must be multiples of 8 and at least 64 (the correlation pyramid's 4 levels), "
                      f"got {args.crop[0]} {args.crop[1]}")
@@ -183,7 +240,9 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     phase_end = None
     if args.plan:
         entry, phase_end = plan_at(args.plan, state["step"] if state else 0)
-        args.steps, args.slow_share, args.blur_share = entry["steps"], entry["slow_share"], entry["blur_share"]
+        args.steps = entry["steps"]
+        for key, _ in MIX:
+            setattr(args, key, entry[key])
     else:
         carry_over(args, state.get("args", {}) if state else {})
     model = RAFT(small=True)
@@ -219,19 +278,33 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
             print(f"schedule length changed to {args.steps} steps; "
                   f"learning rate now {optimizer.param_groups[0]['lr']:.3g}", flush=True)
         print(f"resumed at step {step} ({samples} samples, {wall / 3600:.2f} h)", flush=True)
+    upgrade_log(log_path)
+    if from_bundled and os.path.exists(log_path):
+        # A new schedule from the bundled weights continues the log's time and sample counts (its steps restart),
+        # so that the curve and the compute spent run on across the stages of training.
+        with open(log_path, newline="") as f:
+            last = (list(csv.DictReader(f)) or [None])[-1]
+        if last:
+            samples, wall, cpu = int(last["samples"]), float(last["wall_hours"]) * 3600, float(last["cpu_hours"]) * 3600
+            print(f"continuing the log's counts: {samples} samples, {wall / 3600:.2f} h, {cpu / 3600:.2f} CPU-hours",
+                  flush=True)
     if step >= args.steps:
         print("the schedule is complete", flush=True)
         return False
     end = min(args.steps, phase_end) if phase_end is not None else args.steps
 
-    sets = validation_sets()
-    zero = evaluate(zero_flow, sets)
+    sets = validation_sets(names=args.validate_on)
+    reference = evaluate_full(baseline_methods()["dis-medium"], sets)
 
-    def selection_score(scores, fallback):
-        return sum(scores[name] / zero[name] for name in zero) / len(zero) if zero else fallback
-
+    if from_bundled and sets:
+        # The bundle changes only for a checkpoint the rule prefers to the bundled weights themselves.
+        model.eval()
+        best = selection_score(evaluate_full(raft_method(model), sets), reference)
+        model.train()
+        print(f"the bundled weights score {best:.4f}; a checkpoint is kept as best only under that", flush=True)
+    mix = {key: getattr(args, key) for key, _ in MIX}
     log_run(os.path.join(args.out, "runs.csv"), step=step, wall_hours=wall / 3600, steps=args.steps,
-            slow_share=args.slow_share, blur_share=args.blur_share, lr=optimizer.param_groups[0]["lr"])
+            lr=optimizer.param_groups[0]["lr"], start="resumed" if state else args.init, **mix)
     new_log = not os.path.exists(log_path)
     log = open(log_path, "a", newline="")
     writer = csv.DictWriter(log, fieldnames=LOG_FIELDS)
@@ -240,14 +313,14 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
 
     textures = load_textures()
     print(f"textures: {len(textures)} photographs from {len(natural_texture_files())} files in Debian packages "
-          f"(opencv-doc, python3-skimage), and procedural patterns; slow scenes: {args.slow_share:.0%}, "
-          f"motion-blurred scenes: {args.blur_share:.0%}", flush=True)
+          f"(opencv-doc, python3-skimage), and procedural patterns; "
+          + ", ".join(f"{name}: {mix[key]:.0%}" for key, name in MIX), flush=True)
     if not textures:
         print("warning: no photographs found; training on procedural textures only, unlike the bundled model",
               flush=True)
     loader = iter(torch.utils.data.DataLoader(
         Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed, first_step=step,
-                slow_share=args.slow_share, blur_share=args.blur_share, textures=textures),
+                textures=textures, **mix),
         batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True, worker_init_fn=Batches.init_worker))
     started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
     run_losses, run_epes = [], []
@@ -277,18 +350,20 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
 
             if step % args.validate_every == 0 or step == args.steps:
                 model.eval()
-                scores = evaluate(raft_method(model), sets) if sets else {}
+                scores = evaluate_full(raft_method(model), sets) if sets else {}
                 model.train()
                 row = {"step": step, "samples": samples, "wall_hours": round((wall + time.time() - started) / 3600, 4),
                        "cpu_hours": round((cpu + cpu_seconds() - cpu_started) / 3600, 4),
                        "lr": schedule.get_last_lr()[0], "train_loss": sum(run_losses) / len(run_losses),
-                       "train_epe": sum(run_epes) / len(run_epes), "chairs_epe": scores.get("chairs", ""),
-                       "sintel_epe": scores.get("sintel", "")}
+                       "train_epe": sum(run_epes) / len(run_epes)}
+                for field, (set_name, measure) in LOG_MEASURES.items():
+                    row[field] = scores[set_name][measure] if set_name in scores else ""
+                score = selection_score(scores, reference) if scores else row["train_epe"]
+                row["score"] = score
                 writer.writerow(row)
                 log.flush()
                 print(json.dumps(row), flush=True)
                 run_losses, run_epes = [], []
-                score = selection_score(scores, row["train_epe"])
                 if score < best:
                     best = score
                     save_atomic({"model": model.state_dict(), "step": step, "scores": scores}, best_path)
@@ -354,7 +429,8 @@ def export_best(best_path: str) -> int:
     best = torch.load(best_path, map_location="cpu")
     weights = os.path.join(os.path.dirname(best_path), "best-weights.pth")
     torch.save(best["model"], weights)
-    scores = ", ".join(f"{k} EPE {v:.3f}" for k, v in best.get("scores", {}).items())
+    scores = ", ".join(f"{k} EPE {v['epe'] if isinstance(v, dict) else v:.3f}"
+                       for k, v in best.get("scores", {}).items())
     info = export("raft-small", BUNDLED_EXPORT, weights=weights, name="raft-small",
                   trained_on=f"synthetic layered affine scenes (python/flowlib/synthetic.py), step {best['step']}; "
                              f"{scores}")

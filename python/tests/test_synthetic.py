@@ -89,6 +89,67 @@ class SyntheticTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "blur_share must be in \\[0, 1\\], got -0.1"):
             SyntheticFlowGenerator(height=32, width=48, blur_share=-0.1, textures=[])
 
+    def warp_agreement(self, sample, h, w):
+        ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+        grid = torch.stack([(xs + sample["flow"][0]) / (w - 1) * 2 - 1, (ys + sample["flow"][1]) / (h - 1) * 2 - 1], -1)
+        warped = F.grid_sample(sample["image2"][None], grid[None], align_corners=True)[0]
+        inside = ((xs + sample["flow"][0]).abs() < w) & ((ys + sample["flow"][1]).abs() < h)
+        error = (warped - sample["image1"]).abs().mean(0)
+        return ((error < 8) & inside).float().sum().item() / max(1, inside.sum().item())
+
+    def test_fast_scenes_are_fast_and_still_exact(self):
+        """fast_share=1 scales translations up (median speed well over the default's); the flow still warps."""
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+        h, w = 96, 128
+
+        def samples(share):
+            generator = SyntheticFlowGenerator(height=h, width=w, seed=5, fast_share=share, textures=textures)
+            generator._photometric = lambda a, b: (a, b)
+            return [generator.sample() for _ in range(6)]
+
+        def median(values):
+            return sorted(values)[len(values) // 2]
+
+        normal = [s["flow"].norm(dim=0).median().item() for s in samples(0.0)]
+        fast = samples(1.0)
+        self.assertGreater(median([s["flow"].norm(dim=0).median().item() for s in fast]), 1.5 * median(normal))
+        for sample in fast:
+            self.assertGreater(self.warp_agreement(sample, h, w), 0.4)
+        with self.assertRaisesRegex(ValueError, "fast_share must be in \\[0, 1\\], got 2"):
+            SyntheticFlowGenerator(height=32, width=48, fast_share=2, textures=[])
+        with self.assertRaisesRegex(ValueError, "slow_share and fast_share together must be at most 1, got 0.6 "
+                                                "\\+ 0.5"):
+            SyntheticFlowGenerator(height=32, width=48, slow_share=0.6, fast_share=0.5, textures=[])
+
+    def test_zoom_scenes_expand_from_a_focus_and_are_exact(self):
+        """zoom_share=1: the background's flow diverges (forward motion: mostly expansion) and still warps."""
+        import random
+        textures = [procedural_texture(128, random.Random(k)) for k in range(4)]
+        h, w = 96, 128
+        generator = SyntheticFlowGenerator(height=h, width=w, seed=11, zoom_share=1.0, min_objects=1, max_objects=1,
+                                           textures=textures)
+        generator._photometric = lambda a, b: (a, b)
+        divergences = []
+        for _ in range(8):
+            sample = generator.sample()
+            flow = sample["flow"]
+            divergence = (flow[0, :, 2:] - flow[0, :, :-2]).mean() / 2 + (flow[1, 2:] - flow[1, :-2]).mean() / 2
+            divergences.append(divergence.item())
+            self.assertGreater(self.warp_agreement(sample, h, w), 0.5)
+        self.assertGreater(sum(d > 0.02 for d in divergences), len(divergences) // 2, divergences)
+
+    def test_warm_starts_are_near_the_truth_at_one_eighth(self):
+        import random
+        from flowlib.synthetic import warm_start
+        generator = SyntheticFlowGenerator(height=64, width=96, seed=2, textures=[])
+        flow = generator.batch(3)["flow"]
+        init = warm_start(flow, random.Random(1), torch.Generator().manual_seed(1))
+        self.assertEqual(tuple(init.shape), (3, 2, 8, 12))
+        truth = F.avg_pool2d(flow, 8) / 8
+        self.assertLess((init - truth).abs().mean().item(), 0.5 * truth.abs().mean().item() + 0.3)
+        self.assertFalse(torch.equal(init, truth))
+
     def test_batches_have_the_requested_shape_and_range(self):
         generator = SyntheticFlowGenerator(height=32, width=48, seed=1, textures=[])
         batch = generator.batch(2)

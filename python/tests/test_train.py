@@ -10,17 +10,22 @@ import time
 import unittest
 
 import torch
-from flowlib.runs import log_run, plan_at, read_plan, read_runs, run_changes
+from flowlib.runs import RUN_FIELDS, log_run, plan_at, read_plan, read_runs, run_changes
 from flowlib.train import DEFAULT_STEPS, Batches, carry_over, parse_args
 
 
 class TrainOptionsTest(unittest.TestCase):
     def test_shares_outside_zero_to_one_are_refused_by_name(self):
-        for flag, value in (("--slow-share", "1.5"), ("--blur-share", "-0.1")):
+        for flag, value in (("--slow-share", "1.5"), ("--blur-share", "-0.1"), ("--fast-share", "2"),
+                            ("--zoom-share", "-1"), ("--warm-share", "1.01")):
             stderr = io.StringIO()
             with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
                 parse_args([flag, value])
             self.assertIn(f"{flag} must be in [0, 1], got {float(value)}", stderr.getvalue())
+        stderr = io.StringIO()
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+            parse_args(["--slow-share", "0.5", "--fast-share", "0.6"])
+        self.assertIn("--slow-share and --fast-share together must be at most 1, got 0.5 + 0.6", stderr.getvalue())
 
     def test_crops_too_small_for_the_pyramid_are_refused(self):
         for crop in (["32", "48"], ["64", "100"]):
@@ -31,6 +36,10 @@ class TrainOptionsTest(unittest.TestCase):
             self.assertIn(f"got {' '.join(crop)}", stderr.getvalue())
 
     def test_counts_below_one_are_refused_by_name(self):
+        stderr = io.StringIO()
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+            parse_args(["--validate-on", "chairs,middlebury"])
+        self.assertIn("--validate-on: unknown set 'middlebury'; the sets are chairs, sintel", stderr.getvalue())
         for flag in ("--batch", "--iterations", "--validate-every", "--threads"):
             stderr = io.StringIO()
             with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
@@ -67,6 +76,24 @@ class RunLogTest(unittest.TestCase):
             runs = read_runs(path)
             self.assertEqual([int(row["step"]) for row in runs], [0, 500, 900, 1200, 1500])
             self.assertEqual(run_changes(runs), [(0.71, "schedule 16,800 steps, slow 40%"), (1.2, "blur 30%")])
+            log_run(path, step=1800, wall_hours=1.5, steps=16800, slow_share=0.4, blur_share=0.3, fast_share=0.3,
+                    warm_share=0.25, lr=1e-4)
+            self.assertEqual(run_changes(read_runs(path))[-1], (1.5, "fast 30%, warm start 25%"))
+
+    def test_a_log_of_older_columns_is_rewritten_with_the_new_shares_at_zero(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "runs.csv")
+            with open(path, "w") as f:
+                f.write("step,wall_hours,steps,slow_share,blur_share,lr\n0,0.0,24000,0.0,0.0,1.6e-05\n"
+                        "9630,4.294,16800,0.4,0.0,0.0001812\n")
+            log_run(path, step=20000, wall_hours=7.7, steps=24000, slow_share=0.4, blur_share=0.0, zoom_share=0.3,
+                    lr=1e-4)
+            with open(path) as f:
+                self.assertEqual(f.readline().strip(), ",".join(RUN_FIELDS))
+            runs = read_runs(path)
+            self.assertEqual([(row["step"], row["slow_share"], row["zoom_share"]) for row in runs],
+                             [("0", "0.0", "0.0"), ("9630", "0.4", "0.0"), ("20000", "0.4", "0.3")])
+            self.assertEqual(run_changes(runs)[-1], (7.7, "schedule 24,000 steps, zoom 30%"))
 
 
 class PlanTest(unittest.TestCase):
@@ -86,6 +113,10 @@ class PlanTest(unittest.TestCase):
             self.assertEqual(plan_at(plan, 3999), (plan[0], 4000))
             self.assertEqual(plan_at(plan, 4000), (plan[1], 9630))
             self.assertEqual(plan_at(plan, 12000), (plan[2], None))
+            # A later stage from the bundled weights (its steps restart) is not part of the recipe.
+            log_run(path, step=0, wall_hours=7.7, steps=3000, lr=1e-4, start="bundled", fast_share=0.3)
+            log_run(path, step=1200, wall_hours=8.2, steps=3000, lr=1e-4, start="resumed", fast_share=0.3)
+            self.assertEqual(read_plan(path), plan)
             args = parse_args(["--plan", path])
             self.assertEqual(args.plan, plan)
 
@@ -122,13 +153,24 @@ class BatchesTest(unittest.TestCase):
             self.assertTrue(torch.equal(straight[2][key], resumed[0][key]), key)
             self.assertFalse(torch.equal(straight[1][key], straight[2][key]), key)
 
+    def test_warm_started_batches_have_the_scenes_of_cold_ones_and_a_flow_init(self):
+        def batches(warm: float):
+            made = iter(Batches(height=64, width=64, batch=2, seed=5, first_step=0, warm_share=warm, textures=[]))
+            return [next(made) for _ in range(4)]
+
+        cold, warm = batches(0.0), batches(1.0)
+        for a, b in zip(cold, warm):
+            self.assertTrue(torch.equal(a["flow"], b["flow"]))
+            self.assertNotIn("flow_init", a)
+            self.assertEqual(tuple(b["flow_init"].shape), (2, 2, 8, 8))
+
 
 class StopAndResumeTest(unittest.TestCase):
     """The trainer itself, on tiny crops: SIGTERM ends it with a checkpoint, and a second run resumes there."""
 
     PACKAGE_PARENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     TINY = ["--crop", "64", "64", "--batch", "1", "--iterations", "2", "--threads", "1", "--steps", "100000",
-            "--validate-every", "100000", "--slow-share", "0.4"]
+            "--validate-every", "100000", "--slow-share", "0.4", "--validate-on", "sintel-demo"]
 
     def run_trainer(self, out: str, extra, *, stop_when_saved: bool = False, status: int = 0):
         process = subprocess.Popen([sys.executable, "-m", "flowlib.train", "--out", out, *self.TINY, *extra],
@@ -185,7 +227,7 @@ class StopAndResumeTest(unittest.TestCase):
         # worker running: the trainer must exit with the error, not wait for the worker forever.
         with tempfile.TemporaryDirectory() as out:
             os.mkdir(os.path.join(out, "best.pt"))
-            lines = self.run_trainer(out, ["--validate-every", "1"], status=1)
+            lines = self.run_trainer(out, ["--validate-every", "1", "--validate-on", "sintel-demo"], status=1)
             self.assertTrue(any("IsADirectoryError" in line for line in lines), lines)
 
 
