@@ -121,6 +121,7 @@ Napi::Value FlowModel::Load(const Napi::CallbackInfo& info) {
   options.inputBgr = in.Get("inputBgr").ToBoolean();
   options.device = in.Get("device").As<Napi::String>();
   options.threads = in.Get("threads").As<Napi::Number>().Int32Value();
+  options.precision = in.Get("precision").As<Napi::String>();
   return Queue(env, std::make_unique<LoadJob>(env, std::move(options)), false);
 }
 

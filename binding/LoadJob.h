@@ -14,6 +14,7 @@ class LoadJob : public Job {
     Napi::Object out = Napi::Object::New(env);
     out.Set("metadata", info_.metadataJson);
     out.Set("device", info_.device);
+    out.Set("precision", info_.precision);
     out.Set("stride", info_.stride);
     out.Set("minSize", info_.minSize);
     out.Set("defaultIterations", info_.defaultIterations);

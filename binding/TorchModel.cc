@@ -111,6 +111,19 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
   if (module_.hasattr("div_flow") && module_.attr("div_flow").isDouble())
     info.divFlow = module_.attr("div_flow").toDouble();
   module_.eval();
+  if (options.precision == "bfloat16") {
+    if (!module_.hasattr("flow_mixed_precision") || !module_.attr("flow_mixed_precision").isBool() ||
+        !module_.attr("flow_mixed_precision").toBool()) {
+      throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
+                                            "' does not support precision 'bfloat16': only RAFT exports declare "
+                                            "flow_mixed_precision (those made by this version; an older one can "
+                                            "be made again with scripts/export --reexport)");
+    }
+    module_.to(torch::kBFloat16);
+  } else if (options.precision != "float32") {
+    throw FlowError("ERR_MODEL_LOAD", "unknown precision '" + options.precision + "'");
+  }
+  info.precision = options.precision;
   module_.to(device_);
   info.device = DeviceName(device_);
   info.stride = stride_;

@@ -21,6 +21,9 @@ struct LoadOptions {
   bool inputBgr = false;  // the weights expect BGR input (FlowNetPytorch's Caffe conversion)
   std::string device = "cpu";
   int threads = 1;
+  // "bfloat16": the networks' weights are cast to bfloat16 after loading (exports that declare
+  // flow_mixed_precision); coordinates, correlation and lookups stay in float32. Else "float32".
+  std::string precision = "float32";
 };
 
 // Bounds on what an export may declare about itself: outside them a file is refused, not trusted.
@@ -37,6 +40,7 @@ struct ModelInfo {
   std::vector<std::string> weightsLoaded;  // names of the tensors a weights file replaced
   std::string weightsFormat;               // the key format the weights file was read with
   double divFlow = 0;                      // FlowNet's output scale in use (0 for other models)
+  std::string precision = "float32";       // the networks' arithmetic: "float32" or "bfloat16"
 };
 
 // How far RAFT refines: at most `iterations`, stopping early once an iteration's mean update is under `tolerance`

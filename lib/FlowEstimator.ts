@@ -1,5 +1,5 @@
 import * as os from 'os';
-import { native, NativeFlowModel, NativeLoadResult } from './binding';
+import { native, NativeFlowModel, NativeLoadResult, Precision } from './binding';
 import { captureCallerStack, FlowError } from './FlowError';
 import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
@@ -22,6 +22,13 @@ export interface LoadOptions {
   device?: DeviceName;
   /** Intra-op threads for this model's inference. Default: the number of CPUs. */
   threads?: number;
+  /**
+   * 'bfloat16' runs RAFT's networks (encoders, update operator, upsampling mask) in bfloat16 while coordinates, the
+   * correlation and its lookups stay in float32: faster on CPUs with native bfloat16 (AVX512-BF16, AMX), slower on
+   * others, and within a few thousandths of a pixel of float32 in mean EPE on the shared samples (see the README's
+   * Speed section). RAFT exports only. Default 'float32'.
+   */
+  precision?: Precision;
   /**
    * Which weights: a published name (`'things'`, `'authors:raft-things'`, `'torchvision:raft_large_C_T_SKHT_V2'`;
    * see `weightsCatalogue()`), downloaded once, verified and cached; a path to a checkpoint (the authors',
@@ -89,10 +96,11 @@ export interface ModelInfo {
   raw: Record<string, unknown>;
 }
 
-const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'weights', 'queueLimit', 'memoryLimit',
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'threads', 'precision', 'weights', 'queueLimit', 'memoryLimit',
   'cacheDir', 'offline', 'mirror', 'downloadTimeout', 'onProgress', 'signal'];
 const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'tolerance', 'correlation', 'signal'];
 const DEVICE_PATTERN = /^(auto|cpu|cuda|cuda:\d{1,4})$/;
+const PRECISIONS: readonly Precision[] = ['float32', 'bfloat16'];
 const MAX_ITERATIONS = 100;
 /** Below this the 1/8-resolution networks have no pixel of their own to describe. */
 export const MIN_FRAME_SIDE = 8;
@@ -130,6 +138,8 @@ export class FlowEstimator {
   readonly info: ModelInfo;
   /** The device the model runs on, e.g. 'cpu' or 'cuda:0'. */
   readonly device: string;
+  /** The networks' arithmetic (the `precision` option). */
+  readonly precision: Precision;
   /** Names of the tensors a `weights` file replaced (empty when none was given). */
   readonly weightsLoaded: readonly string[];
   /** Bytes one request may need beyond the loaded model (the `memoryLimit` option). */
@@ -137,12 +147,13 @@ export class FlowEstimator {
   private readonly model: NativeFlowModel;
   private disposing: Promise<void> | undefined;
 
-  private constructor(model: NativeFlowModel, info: ModelInfo, device: string, weightsLoaded: string[], memoryLimit: number) {
+  private constructor(model: NativeFlowModel, info: ModelInfo, loaded: NativeLoadResult, memoryLimit: number) {
     this.model = model;
     this.memoryLimit = memoryLimit;
     this.info = info;
-    this.device = device;
-    this.weightsLoaded = weightsLoaded;
+    this.device = loaded.device;
+    this.precision = loaded.precision;
+    this.weightsLoaded = loaded.weightsLoaded;
   }
 
   /** Loads a model; the file is read on the model's worker thread, not the event loop. */
@@ -154,6 +165,8 @@ export class FlowEstimator {
     const device = opts.device === undefined ? 'auto' : is.string('device', opts.device);
     if (!DEVICE_PATTERN.test(device)) throw is.valueError('device', "'auto', 'cpu', 'cuda' or 'cuda:N'", device);
     const threads = opts.threads === undefined ? os.availableParallelism() : is.integer('threads', opts.threads, 1, 1024);
+    const precision = opts.precision === undefined ? 'float32' : is.string('precision', opts.precision) as Precision;
+    if (!PRECISIONS.includes(precision)) throw is.valueError('precision', "'float32' or 'bfloat16'", precision);
     const queueLimit = opts.queueLimit === undefined ? 64 : is.integer('queueLimit', opts.queueLimit, 1, 1_000_000);
     const memoryLimit = opts.memoryLimit === undefined ? defaultMemoryLimit()
       : is.integer('memoryLimit', opts.memoryLimit, 64 * 2 ** 20, Number.MAX_SAFE_INTEGER);
@@ -167,12 +180,12 @@ export class FlowEstimator {
     try {
       const loaded = await nativeModel.load({
         modelPath: plan.modelPath, weightsPath: plan.weightsPath, keyFormats: plan.keyFormats,
-        randomSeed: plan.randomSeed, inputBgr: plan.inputBgr, device, threads,
+        randomSeed: plan.randomSeed, inputBgr: plan.inputBgr, device, threads, precision,
       });
       if (loaded.weightsFormat !== undefined) plan.weights.keyFormat = loaded.weightsFormat;
       const info = modelInfo(loaded, plan.modelPath, plan.weights);
       if (loaded.divFlow !== undefined) info.divFlow = loaded.divFlow;
-      return new FlowEstimator(nativeModel, info, loaded.device, loaded.weightsLoaded, memoryLimit);
+      return new FlowEstimator(nativeModel, info, loaded, memoryLimit);
     } catch (error) {
       await nativeModel.dispose();
       throw error instanceof FlowError ? error : FlowError.fromNative(error, stack);

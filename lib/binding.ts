@@ -8,6 +8,7 @@ import type { Padding } from './padding';
 export interface NativeLoadResult {
   metadata: string;
   device: string;
+  precision: Precision;
   stride: number;
   minSize: number;
   defaultIterations: number;
@@ -27,7 +28,11 @@ export interface NativeLoadOptions {
   inputBgr: boolean;
   device: string;
   threads: number;
+  precision: Precision;
 }
+
+/** The networks' arithmetic: float32 throughout, or bfloat16 convolutions with float32 coordinates and correlation. */
+export type Precision = 'float32' | 'bfloat16';
 
 export interface NativeFlow {
   width: number;

@@ -1,5 +1,6 @@
 export { FlowEstimator, MIN_FRAME_SIDE } from './FlowEstimator';
 export type { DeviceName, EstimateOptions, LoadOptions, ModelInfo } from './FlowEstimator';
+export type { Precision } from './binding';
 export { FlowField } from './FlowField';
 export { FlowError } from './FlowError';
 export type { FlowErrorCode } from './FlowError';

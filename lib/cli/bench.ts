@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { CorrelationMode, FlowEstimator, FlowField, flowMetrics, VideoFlowSession } from '..';
+import { CorrelationMode, FlowEstimator, FlowField, flowMetrics, poolMetrics, Precision, VideoFlowSession } from '..';
 import { PACKAGE_ROOT } from '../binding';
 import { matFromRgb, opencv } from '../opencv';
 import { makeDemoClip } from './demoClip';
@@ -21,7 +21,7 @@ const SIZES: [number, number][] = [[320, 240], [1024, 440], [1920, 1080]];
 const TOLERANCE = 0.2;
 const MAX_ITERATIONS = 24;
 
-interface Case { model: string; width: number; height: number; iterations: number; correlation: CorrelationMode; repeat: number; threads: number }
+interface Case { model: string; width: number; height: number; iterations: number; correlation: CorrelationMode; repeat: number; threads: number; precision?: Precision }
 interface CaseResult { seconds: number; peakRssMb: number; lagMs: { p50: number; p99: number; max: number } }
 
 function exportWithWeights(model: string): string {
@@ -62,7 +62,7 @@ const quantile = (v: number[], q: number) => [...v].sort((x, y) => x - y)[Math.m
 
 /** One timed case in this process (run as a child, so that its peak memory is its own). */
 async function runCase(c: Case): Promise<CaseResult> {
-  const flow = await FlowEstimator.load({ model: exportWithWeights(c.model), device: 'cpu', threads: c.threads });
+  const flow = await FlowEstimator.load({ model: exportWithWeights(c.model), device: 'cpu', threads: c.threads, precision: c.precision });
   const [a, b] = noisePair(c.width, c.height);
   await flow.estimate(a, b, { iterations: 1, correlation: c.correlation });  // compiles and profiles the graph
   const lags: number[] = [];
@@ -91,9 +91,10 @@ function childCase(c: Case): CaseResult {
 export const benchCommand: CommandSpec = {
   name: 'bench',
   synopsis: '',
-  summary: 'Seconds per pair through estimate() next to torchvision eager at 320x240, 1024x440 and 1080p (peak memory, ' +
-    'event-loop lag, GFLOP/s), HD with and without the all-pairs volume, adaptive iterations on the shared samples ' +
-    '(EPE and time), and a video against the plain loop; one table printed, all of it written as JSON.',
+  summary: 'Seconds per pair through estimate() (RAFT also in bfloat16) next to torchvision eager at 320x240, 1024x440 ' +
+    'and 1080p (peak memory, event-loop lag, GFLOP/s), HD with and without the all-pairs volume, adaptive iterations ' +
+    'and bfloat16 on the shared samples (EPE and time), and a video against the plain loop; one table printed, all of ' +
+    'it written as JSON.',
   options: {
     models: { type: 'string', value: 'M[,M...]', help: 'models to time (default raft-small,raft,flownets,flownetc)' },
     out: { type: 'string', value: 'FILE', help: 'results file (default bench/results.json)' },
@@ -116,24 +117,28 @@ export const benchCommand: CommandSpec = {
     const models = (stringOption(values, 'models') ?? 'raft-small,raft,flownets,flownetc').split(',');
     const sgemm = baseline<{ gflops: number }>(['sgemm', '--threads', String(threads)]).gflops;
     console.log(`sgemm (float32, 2048x2048, ${threads} threads): ${sgemm.toFixed(0)} GFLOP/s`);
-    const table: string[] = ['| model | size | estimate() s | torchvision eager s | speed-up | GFLOP/s (of sgemm) | peak RSS MB (eager) | event-loop lag p50/p99/max ms |', '|---|---|---|---|---|---|---|---|'];
+    const table: string[] = ['| model | size | precision | estimate() s | torchvision eager s | speed-up | GFLOP/s (of sgemm) | peak RSS MB (eager) | event-loop lag p50/p99/max ms |', '|---|---|---|---|---|---|---|---|---|'];
     const pairs = [];
     for (const model of models) {
       const raft = model.startsWith('raft');
       for (const [width, height] of SIZES) {
         const iterations = raft ? 12 : 1;
-        const c: Case = { model, width, height, iterations, correlation: 'auto', repeat: width >= 1920 ? 1 : repeat, threads };
-        const node = childCase(c);
+        const base: Case = { model, width, height, iterations, correlation: 'auto', repeat: width >= 1920 ? 1 : repeat, threads };
         const eager = baseline<{ seconds: number; peak_rss_mb: number }>(['time', '--model', exportWithWeights(model), '--size', String(width), String(height),
-          '--iterations', String(iterations), '--threads', String(threads), '--repeat', String(c.repeat)]);
+          '--iterations', String(iterations), '--threads', String(threads), '--repeat', String(base.repeat)]);
         const gflop = baseline<{ gflop: number }>(['flops', '--model', exportWithWeights(model), '--size', String(width), String(height), '--iterations', String(iterations)]).gflop;
-        const row = { ...c, node, eager: { seconds: eager.seconds, peakRssMb: eager.peak_rss_mb }, speedup: eager.seconds / node.seconds, gflop, gflops: gflop / node.seconds };
-        pairs.push(row);
-        const line = `| ${model} | ${width}x${height} | ${node.seconds.toFixed(3)} | ${eager.seconds.toFixed(3)} | ${row.speedup.toFixed(2)}x | ` +
-          `${row.gflops.toFixed(0)} (${(100 * row.gflops / sgemm).toFixed(0)}%) | ${node.peakRssMb.toFixed(0)} (${eager.peak_rss_mb.toFixed(0)}) | ` +
-          `${node.lagMs.p50.toFixed(1)}/${node.lagMs.p99.toFixed(1)}/${node.lagMs.max.toFixed(1)} |`;
-        table.push(line);
-        console.log(line);
+        // RAFT also in bfloat16 (its float32 GFLOP count, for comparison), against the same float32 eager run.
+        for (const precision of raft ? ['float32', 'bfloat16'] as const : ['float32'] as const) {
+          const c: Case = { ...base, precision };
+          const node = childCase(c);
+          const row = { ...c, node, eager: { seconds: eager.seconds, peakRssMb: eager.peak_rss_mb }, speedup: eager.seconds / node.seconds, gflop, gflops: gflop / node.seconds };
+          pairs.push(row);
+          const line = `| ${model} | ${width}x${height} | ${precision} | ${node.seconds.toFixed(3)} | ${eager.seconds.toFixed(3)} | ${row.speedup.toFixed(2)}x | ` +
+            `${row.gflops.toFixed(0)} (${(100 * row.gflops / sgemm).toFixed(0)}%) | ${node.peakRssMb.toFixed(0)} (${eager.peak_rss_mb.toFixed(0)}) | ` +
+            `${node.lagMs.p50.toFixed(1)}/${node.lagMs.p99.toFixed(1)}/${node.lagMs.max.toFixed(1)} |`;
+          table.push(line);
+          console.log(line);
+        }
       }
     }
     const hd = values['no-hd'] === true ? undefined : benchHd(models.filter((m) => m.startsWith('raft')), threads);
@@ -191,23 +196,25 @@ async function benchSamples(threads: number) {
     const eager = baseline<{ seconds: number[] }>(['pairs', '--model', exportWithWeights('raft-small'), '--list', list, '--out-dir', dir, '--threads', String(threads)]);
     const eagerFlows = samples.map((s, k) => new FlowField(s.truth.width, s.truth.height, new Float32Array(fs.readFileSync(path.join(dir, `${k}.bin`)).buffer.slice(0))));
     const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads });
+    const mixed = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads, precision: 'bfloat16' });
     const frames = samples.map((s) => [readImage(s.a), readImage(s.b)]);
     await flow.estimate(frames[0][0], frames[0][1], { iterations: 1 });
+    await mixed.estimate(frames[0][0], frames[0][1], { iterations: 1 });
     const sets = [...new Set(samples.map((s) => s.set))];
     const summarise = (fields: FlowField[], seconds: number[], iterations?: number[]) => Object.fromEntries(sets.map((set) => {
       const ks = samples.map((s, k) => (s.set === set ? k : -1)).filter((k) => k >= 0);
-      const metrics = ks.map((k) => flowMetrics(fields[k], samples[k].truth, samples[k].valid));
+      const pooled = poolMetrics(ks.map((k) => flowMetrics(fields[k], samples[k].truth, samples[k].valid)));
       return [set, {
-        pairs: ks.length, epe: metrics.reduce((s, m) => s + m.epe, 0) / ks.length, flAll: metrics.reduce((s, m) => s + m.flAll, 0) / ks.length,
+        pairs: ks.length, epe: pooled.epe, flAll: pooled.flAll,
         seconds: ks.reduce((s, k) => s + seconds[k], 0), iterations: iterations ? ks.reduce((s, k) => s + iterations[k], 0) / ks.length : undefined,
       }];
     }));
-    const run = async (options: { iterations: number; tolerance?: number }) => {
+    const run = async (options: { iterations: number; tolerance?: number }, model = flow) => {
       const fields: FlowField[] = [];
       const seconds: number[] = [];
       for (const [a, b] of frames) {
         const start = process.hrtime.bigint();
-        fields.push(await flow.estimate(a, b, options));
+        fields.push(await model.estimate(a, b, options));
         seconds.push(Number(process.hrtime.bigint() - start) / 1e9);
       }
       return summarise(fields, seconds, fields.map((f) => f.iterations ?? options.iterations));
@@ -220,14 +227,17 @@ async function benchSamples(threads: number) {
     curve.push({ iterations: 12, ...fixed12 });
     for (const tolerance of [0.05, 0.1, 0.5, 1]) curve.push({ tolerance, ...(await run({ iterations: MAX_ITERATIONS, tolerance })) });
     curve.push({ tolerance: TOLERANCE, ...adaptive });
+    const bfloat16 = { fixed12: await run({ iterations: 12 }, mixed), adaptive: await run({ iterations: MAX_ITERATIONS, tolerance: TOLERANCE }, mixed) };
     await flow.dispose();
-    console.log(`\n| set | torchvision eager (12) EPE / s | estimate() 12 EPE / s | estimate() tolerance ${TOLERANCE} EPE / s / iterations | speed-up over eager |\n|---|---|---|---|---|`);
+    await mixed.dispose();
+    console.log(`\n| set | torchvision eager (12) EPE / s | estimate() 12 EPE / s | estimate() tolerance ${TOLERANCE} EPE / s / iterations | speed-up over eager | bfloat16: 12 EPE / s | bfloat16: tolerance ${TOLERANCE} EPE / s | bfloat16 speed-up over eager |\n|---|---|---|---|---|---|---|---|`);
     for (const set of sets) {
-      const [t, f, a] = [torchvision[set], fixed12[set], adaptive[set]];
+      const [t, f, a, bf, ba] = [torchvision[set], fixed12[set], adaptive[set], bfloat16.fixed12[set], bfloat16.adaptive[set]];
       console.log(`| ${set} (${t.pairs}) | ${t.epe.toFixed(3)} / ${t.seconds.toFixed(2)} | ${f.epe.toFixed(3)} / ${f.seconds.toFixed(2)} | ` +
-        `${a.epe.toFixed(3)} / ${a.seconds.toFixed(2)} / ${a.iterations!.toFixed(1)} | ${(t.seconds / a.seconds).toFixed(2)}x |`);
+        `${a.epe.toFixed(3)} / ${a.seconds.toFixed(2)} / ${a.iterations!.toFixed(1)} | ${(t.seconds / a.seconds).toFixed(2)}x | ` +
+        `${bf.epe.toFixed(3)} / ${bf.seconds.toFixed(2)} | ${ba.epe.toFixed(3)} / ${ba.seconds.toFixed(2)} | ${(t.seconds / ba.seconds).toFixed(2)}x |`);
     }
-    return { tolerance: TOLERANCE, maxIterations: MAX_ITERATIONS, torchvision, fixed12, adaptive, curve };
+    return { tolerance: TOLERANCE, maxIterations: MAX_ITERATIONS, torchvision, fixed12, adaptive, curve, bfloat16 };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -250,24 +260,28 @@ async function benchVideo(threads: number) {
     const plain = baseline<{ seconds: number; pairs: number }>(['video', '--model', exportWithWeights('raft-small'), '--video', file, '--out-dir', dir, '--threads', String(threads)]);
     const plainFields = clip.truth.slice(0, plain.pairs).map((_, k) => new FlowField(clip.width, clip.height, new Float32Array(fs.readFileSync(path.join(dir, `${k}.bin`)).buffer.slice(0))));
     const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads });
+    const mixed = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads, precision: 'bfloat16' });
     const [a, b] = noisePair(clip.width, clip.height);
     await flow.estimate(a, b, { iterations: 1 });
+    await mixed.estimate(a, b, { iterations: 1 });
     const modes = [
       { name: 'independent pairs, 12 iterations', options: { iterations: 12, reuseFeatures: false, warmStart: false } },
       { name: 'features once, 12 iterations', options: { iterations: 12, warmStart: false } },
       { name: 'features once + warm start, 12 iterations', options: { iterations: 12 } },
       { name: `features once + warm start + tolerance ${TOLERANCE}`, options: { iterations: MAX_ITERATIONS, tolerance: TOLERANCE } },
       { name: `features once + tolerance ${TOLERANCE} (cold)`, options: { iterations: MAX_ITERATIONS, tolerance: TOLERANCE, warmStart: false } },
+      { name: `bfloat16: features once + warm start + tolerance ${TOLERANCE}`, options: { iterations: MAX_ITERATIONS, tolerance: TOLERANCE }, model: mixed },
     ];
     const rows = [{ name: 'plain loop: OpenCV + torchvision eager, 12 iterations', seconds: plain.seconds, pairs: plain.pairs, epe: epeOf(plainFields), speedup: 1 }];
     for (const mode of modes) {
       const fields: FlowField[] = [];
       const start = process.hrtime.bigint();
-      for await (const step of VideoFlowSession.open(flow, file, mode.options)) fields.push(step.flow);
+      for await (const step of VideoFlowSession.open(mode.model ?? flow, file, mode.options)) fields.push(step.flow);
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       rows.push({ name: mode.name, seconds, pairs: fields.length, epe: epeOf(fields), speedup: plain.seconds / plain.pairs / (seconds / fields.length) });
     }
     await flow.dispose();
+    await mixed.dispose();
     console.log(`\n| video (demo clip ${clip.width}x${clip.height}, MJPG, ${plain.pairs} pairs) | pairs/s | EPE px | over the plain loop |\n|---|---|---|---|`);
     for (const r of rows) console.log(`| ${r.name} | ${(r.pairs / r.seconds).toFixed(2)} | ${r.epe.toFixed(3)} | ${r.speedup.toFixed(2)}x |`);
     return rows;

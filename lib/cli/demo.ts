@@ -5,7 +5,7 @@ import { PACKAGE_ROOT } from '../binding';
 import { matFromRgb, opencv, rgbFromMat, VideoWriterLike } from '../opencv';
 import { makeDemoClip } from './demoClip';
 import { writePng } from './images';
-import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, WEIGHTS_OPTION } from './options';
+import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, MODEL_LOAD_OPTIONS } from './options';
 
 
 function progress(done: number, total: number, started: number) {
@@ -24,7 +24,7 @@ export const demoCommand: CommandSpec = {
   summary: 'A video turned into a side-by-side flow video and pictures. Without --video or --camera it makes a ' +
     'clip with known motion and reports the error against it.',
   options: {
-    ...WEIGHTS_OPTION,
+    ...MODEL_LOAD_OPTIONS,
     video: { type: 'string', value: 'FILE', help: 'a video file to read' },
     camera: { type: 'string', value: 'N', help: 'a camera to read' },
     model: { type: 'string', value: 'M', help: 'model name or export (default raft-small)' },

@@ -2,14 +2,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FlowEstimator, flowToColor, writeFlo } from '..';
 import { readImage, writePng } from './images';
-import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, WEIGHTS_OPTION } from './options';
+import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, MODEL_LOAD_OPTIONS } from './options';
 
 export const estimateCommand: CommandSpec = {
   name: 'estimate',
   synopsis: '<imageA> <imageB>',
   summary: 'Flow from A to B, written as PREFIX.flo and a colour picture PREFIX.png.',
   options: {
-    ...WEIGHTS_OPTION,
+    ...MODEL_LOAD_OPTIONS,
     model: { type: 'string', value: 'M', help: 'model name or export (default raft-small)' },
     iterations: { type: 'string', value: 'N', help: 'refinement iterations (default: the model\'s)' },
     out: { type: 'string', value: 'PREFIX', help: 'output prefix (default flow)' },

@@ -6,7 +6,7 @@ import { FlowEstimator, FlowField, FlowMetrics, flowMetrics, poolMetrics, readFl
 import { PACKAGE_ROOT } from '../binding';
 import { findPairs, GroundTruthPair, readTruth } from './groundTruthPairs';
 import { readImage } from './images';
-import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, WEIGHTS_OPTION } from './options';
+import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, MODEL_LOAD_OPTIONS } from './options';
 
 /** OpenCV's classical methods, run by the project's Python package (python/flowlib/baselines.py). */
 export const CLASSICAL_METHODS = ['dis-medium', 'dis-fast', 'farneback', 'deepflow', 'zero'] as const;
@@ -48,7 +48,7 @@ export const evaluateCommand: CommandSpec = {
     'training (clean/, final/, flow/, invalid/) and KITTI (image_2/ or image_0/ with flow_occ/ or flow_noc/), counting ' +
     'only the pixels with known flow.',
   options: {
-    ...WEIGHTS_OPTION,
+    ...MODEL_LOAD_OPTIONS,
     model: { type: 'string', value: 'M[,M...]', help: 'models to evaluate (default raft-small; none with --model "")' },
     iterations: { type: 'string', value: 'N', help: 'refinement iterations (default: the model\'s)' },
     classical: { type: 'string', value: 'M[,M...]|all', help: `also OpenCV's ${CLASSICAL_METHODS.join(', ')} on the same pairs (needs python3-opencv and this project's python/)` },

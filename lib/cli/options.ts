@@ -68,9 +68,10 @@ export function integerOption(values: ParsedValues, name: string): number | unde
   return n;
 }
 
-/** The option that picks a model's weights, for the commands that load one. */
-export const WEIGHTS_OPTION: Record<string, OptionSpec> = {
+/** The options that pick a model's weights and arithmetic, for the commands that load one. */
+export const MODEL_LOAD_OPTIONS: Record<string, OptionSpec> = {
   weights: { type: 'string', value: 'NAME|FILE|random', help: "published weights (see 'weights list'), a checkpoint, or random (default: the model's recommended)" },
+  precision: { type: 'string', value: 'float32|bfloat16', help: 'bfloat16: RAFT\'s networks in bfloat16, correlation in float32 (faster with AVX512-BF16; default float32)' },
 };
 
 /** The options FlowEstimator.load takes from the command line; downloads show a progress bar. */
@@ -78,5 +79,6 @@ export function loadOptions(values: ParsedValues, model: string) {
   return {
     model, weights: stringOption(values, 'weights'), device: (stringOption(values, 'device') ?? 'auto') as 'auto',
     threads: integerOption(values, 'threads'), onProgress: progressBar(),
+    precision: stringOption(values, 'precision') as 'float32' | undefined,
   };
 }

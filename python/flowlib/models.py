@@ -66,6 +66,8 @@ def attach_metadata(model: nn.Module, info: Dict[str, Any]) -> None:
         setattr(model, attribute, int(info[key]))
     # An export without weights refuses to run until weights (or an explicit request for random ones) are given.
     model.flow_weightless = bool(info.get("weightless", False))
+    # RAFT's networks follow their weights' type (raft.RAFT.compute_dtype), so the loader may cast them to bfloat16.
+    model.flow_mixed_precision = info["family"] == "raft"
 
 
 def metadata(arch: str, *, name: str, trained_on: str, weights_source: str) -> Dict[str, Any]:

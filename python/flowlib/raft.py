@@ -437,15 +437,20 @@ class RAFT(nn.Module):
     def normalize(image: Tensor) -> Tensor:
         return 2.0 * (image / 255.0) - 1.0
 
+    def compute_dtype(self) -> torch.dtype:
+        """The type of the weights, which the networks compute in: float32, or bfloat16 once the loader has cast the
+        module (the mixed-precision path). Coordinates, the correlation and its lookups stay in float32 either way."""
+        return self.update_block.flow_head.conv1.weight.dtype
+
     @torch.jit.export
     def encode_features(self, image: Tensor) -> Tensor:
-        """Feature map (1/8 resolution) of an RGB 0..255 image; shared by both frames of a pair."""
-        return self.fnet(self.normalize(image))
+        """Feature map (1/8 resolution, float32) of an RGB 0..255 image; shared by both frames of a pair."""
+        return self.fnet(self.normalize(image).to(self.compute_dtype())).float()
 
     @torch.jit.export
     def encode_context(self, image: Tensor) -> Tuple[Tensor, Tensor]:
-        """Initial hidden state and context features of the first frame."""
-        out = self.cnet(self.normalize(image))
+        """Initial hidden state and context features of the first frame, in the compute type."""
+        out = self.cnet(self.normalize(image).to(self.compute_dtype()))
         net, inp = torch.split(out, [self.hidden_dim, self.context_dim], dim=1)
         return torch.tanh(net), torch.relu(inp)
 
@@ -453,7 +458,7 @@ class RAFT(nn.Module):
         mask = self.update_block.upsample_mask(net)
         if mask is None:
             return bilinear_upsample(flow)
-        return convex_upsample(flow, mask)
+        return convex_upsample(flow, mask.float())
 
     def iterate(self, fmap1: Tensor, fmap2: Tensor, net: Tensor, inp: Tensor, iterations: int,
                 flow_init: Optional[Tensor], keep_all: bool,
@@ -483,8 +488,8 @@ class RAFT(nn.Module):
                 corr = self.corr.lookup_on_the_fly(fmap1, pyramid, coords1)
             else:
                 corr = self.corr.lookup(pyramid, coords1)
-            net, delta = self.update_block(net, inp, corr, coords1 - coords0)
-            coords1 = coords1 + delta
+            net, delta = self.update_block(net, inp, corr.to(net.dtype), (coords1 - coords0).to(net.dtype))
+            coords1 = coords1 + delta.float()
             ran = i + 1
             converged = False
             if tolerance > 0.0:
