@@ -74,10 +74,13 @@ def export(arch: str, out: str, *, weights: str = None, source: str = "auto", se
     return info
 
 
-def reexport(source: str, out: str) -> dict:
-    """Writes an export again with this version's code (new entry points), keeping its weights and metadata."""
+def reexport(source: str, out: str, trained_on: str = None) -> dict:
+    """Writes an export again with this version's code (new entry points), keeping its weights and metadata (but
+    `trained_on`, when given)."""
     scripted = torch.jit.load(source, map_location="cpu")
     info = json.loads(scripted.flow_metadata)
+    if trained_on:
+        info["trained_on"] = trained_on
     model = models.build(info["arch"])
     model.load_state_dict(scripted.state_dict())
     if hasattr(model, "div_flow"):
@@ -105,11 +108,12 @@ def main(argv=None) -> int:
     parser.add_argument("--source", default="auto", choices=["auto", "authors", "torchvision"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name")
-    parser.add_argument("--trained-on")
+    parser.add_argument("--trained-on",
+                        help="what the weights were trained on (with --reexport: replaces the export's)")
     parser.add_argument("--weightless", action="store_true", help="the architecture alone, without its weights")
     args = parser.parse_args(argv)
     if args.reexport:
-        print(json.dumps({"out": args.out, **reexport(args.reexport, args.out)}))
+        print(json.dumps({"out": args.out, **reexport(args.reexport, args.out, args.trained_on)}))
         return 0
     if not args.arch:
         parser.error("--arch is required (or --reexport)")
