@@ -158,6 +158,14 @@ describe('the demo and the CLI', function () {
       assert.ok(Math.abs(row.flAll - theirs.fl_all) < 1e-4, `${row.method} ${row.folder} Fl-all ${row.flAll} vs ${theirs.fl_all}`);
       assert.ok(Math.abs(row.bySpeed[2].epe - theirs['s40+']) < 1e-2, `${row.method} ${row.folder} over 40 px ${row.bySpeed[2].epe} vs ${theirs['s40+']}`);
     }
+    // A pair Python cannot read: the failure is reported by name, not taken as a result.
+    const broken = tmpDir();
+    fs.writeFileSync(path.join(broken, 'x-img0.ppm'), 'not an image');
+    fs.writeFileSync(path.join(broken, 'x-img1.ppm'), 'not an image');
+    fs.copyFileSync(path.join(SHARED_DATA, 'flyingchairs', '0000001-gt.flo'), path.join(broken, 'x-gt.flo'));
+    const failed = run(['eval', broken, '--model', '', '--classical', 'zero']);
+    assert.equal(failed.status, 1, failed.stdout);
+    assert.match(failed.stderr, /--classical: \/usr\/bin\/python3 -m flowlib\.baselines failed .*x-img0\.ppm: cannot read image/);
     const unknown = run(['eval', path.join(SHARED_DATA, 'kitti2012'), '--classical', 'lucas-kanade']);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /--classical: unknown method 'lucas-kanade'; the methods are dis-medium, dis-fast, farneback, deepflow, zero, or all/);
