@@ -159,7 +159,7 @@ describe('the demo and the CLI', function () {
       assert.ok(Math.abs(row.bySpeed[2].epe - theirs['s40+']) < 1e-2, `${row.method} ${row.folder} over 40 px ${row.bySpeed[2].epe} vs ${theirs['s40+']}`);
     }
     // A pair Python cannot read: the failure is reported by name, not taken as a result.
-    const broken = tmpDir();
+    const broken = fs.mkdtempSync(path.join(tmpDir(), 'unreadable-'));
     fs.writeFileSync(path.join(broken, 'x-img0.ppm'), 'not an image');
     fs.writeFileSync(path.join(broken, 'x-img1.ppm'), 'not an image');
     fs.copyFileSync(path.join(SHARED_DATA, 'flyingchairs', '0000001-gt.flo'), path.join(broken, 'x-gt.flo'));
