@@ -1,5 +1,5 @@
 """Training losses of the two model families, and the end-point error metric."""
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -54,4 +54,88 @@ def multiscale_epe_loss(predictions: Sequence[Tensor], target: Tensor, *,
         h, w = prediction.shape[-2:]
         downsampled = F.adaptive_avg_pool2d(scaled, (h, w))
         total = total + weight * end_point_error(prediction, downsampled)
+    return total
+
+
+# Self-supervised training on unlabelled video (as UnFlow, UFlow and SMURF do): the first frame should match the
+# second warped back by the flow, where the pixel is visible in both; the flow should be smooth except at edges.
+
+def backward_warp(image: Tensor, flow: Tensor) -> Tuple[Tensor, Tensor]:
+    """`image` (N, C, H, W) sampled at x + flow(x), bilinearly, and a (N, 1, H, W) mask of the pixels whose
+    target lies inside the frame."""
+    n, _, h, w = flow.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype, device=flow.device),
+                            torch.arange(w, dtype=flow.dtype, device=flow.device), indexing="ij")
+    x = xs + flow[:, 0]
+    y = ys + flow[:, 1]
+    grid = torch.stack([2 * x / max(w - 1, 1) - 1, 2 * y / max(h - 1, 1) - 1], dim=-1)
+    warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    inside = ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).unsqueeze(1).to(flow.dtype)
+    return warped, inside
+
+
+def census_transform(image: Tensor, radius: int = 3) -> Tensor:
+    """Soft census signature of an RGB 0..255 image (N, 3, H, W): for each of the (2r+1)^2 neighbours, the
+    difference to the centre in grey level, squashed to (-1, 1). Invariant to additive and, mostly, to
+    multiplicative lighting changes."""
+    grey = (0.299 * image[:, 0:1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:3])
+    side = 2 * radius + 1
+    patches = F.unfold(grey, side, padding=radius).view(image.shape[0], side * side, *image.shape[-2:])
+    difference = patches - grey
+    return difference / torch.sqrt(0.81 + difference ** 2)
+
+
+def census_distance(signature1: Tensor, signature2: Tensor) -> Tensor:
+    """Soft Hamming distance of two census signatures, (N, 1, H, W)."""
+    squared = (signature1 - signature2) ** 2
+    return (squared / (0.1 + squared)).sum(dim=1, keepdim=True)
+
+
+def fb_visible(forward: Tensor, backward: Tensor) -> Tensor:
+    """Pixels of the first frame visible in the second, (N, 1, H, W) in {0, 1}, by forward-backward consistency
+    (Meister et al., UnFlow): the forward flow and the backward flow at its target must nearly cancel, and the
+    target must lie inside the frame."""
+    back, inside = backward_warp(backward, forward)
+    mismatch = ((forward + back) ** 2).sum(dim=1, keepdim=True)
+    bound = 0.01 * ((forward ** 2).sum(dim=1, keepdim=True) + (back ** 2).sum(dim=1, keepdim=True)) + 0.5
+    return (mismatch < bound).to(forward.dtype) * inside
+
+
+def edge_aware_smoothness(flow: Tensor, image: Tensor, edge_weight: float = 10.0) -> Tensor:
+    """Mean second-order difference of the flow (px per px^2), down-weighted across image edges (ARFlow)."""
+    grey = image.mean(dim=1, keepdim=True) / 255.0
+    wx = torch.exp(-edge_weight * (grey[..., :, 1:] - grey[..., :, :-1]).abs())[..., :, 1:]
+    wy = torch.exp(-edge_weight * (grey[..., 1:, :] - grey[..., :-1, :]).abs())[..., 1:, :]
+    ddx = (flow[..., :, 2:] - 2 * flow[..., :, 1:-1] + flow[..., :, :-2]).abs()
+    ddy = (flow[..., 2:, :] - 2 * flow[..., 1:-1, :] + flow[..., :-2, :]).abs()
+    return (wx * ddx).mean() + (wy * ddy).mean()
+
+
+def photometric_sequence_loss(forward_flows: Sequence[Tensor], backward_flows: Sequence[Tensor], image1: Tensor,
+                              image2: Tensor, *, gamma: float = 0.8, smoothness: float = 10.0) -> Tensor:
+    """The self-supervised counterpart of `sequence_loss`, over both directions of a pair: for every iteration, the
+    census distance between each frame and the other warped back by that iteration's flow, over the pixels the last
+    iteration's flows find visible in both (a robust penalty, normalised by their count), plus `smoothness` times the
+    edge-aware second-order smoothness; weighted gamma^(N - i) as the supervised loss is."""
+    if not forward_flows or len(forward_flows) != len(backward_flows):
+        raise ValueError(f"expected as many forward as backward flows (at least one), got {len(forward_flows)} and "
+                         f"{len(backward_flows)}")
+    with torch.no_grad():
+        visible1 = fb_visible(forward_flows[-1], backward_flows[-1])
+        visible2 = fb_visible(backward_flows[-1], forward_flows[-1])
+    signature1, signature2 = census_transform(image1), census_transform(image2)
+    # The census of a border pixel sees the zero padding: leave a band of its radius out.
+    border = torch.zeros_like(visible1)
+    border[..., 3:-3, 3:-3] = 1
+    n = len(forward_flows)
+    total = image1.new_zeros(())
+    for i, (forward, backward) in enumerate(zip(forward_flows, backward_flows)):
+        weight = gamma ** (n - i - 1)
+        for flow, first, second, visible, image in ((forward, signature1, signature2, visible1, image1),
+                                                    (backward, signature2, signature1, visible2, image2)):
+            warped, _ = backward_warp(second, flow)
+            mask = visible * border
+            penalty = (census_distance(first, warped) + 0.01) ** 0.4
+            photometric = (penalty * mask).sum() / mask.sum().clamp(min=1)
+            total = total + weight * (photometric + smoothness * edge_aware_smoothness(flow, image))
     return total

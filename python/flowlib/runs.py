@@ -3,10 +3,10 @@ there on (schedule length, data mix, learning rate). The curve marks the rows th
 import csv
 import os
 
-# The data mix: shares of synthetic scenes (slow, motion-blurred, fast, zooming) and of batches trained from a warm
-# start. Rows written before a share existed read it as 0.
+# The data mix: shares of synthetic scenes (slow, motion-blurred, fast, zooming), of batches trained from a warm
+# start and of self-supervised batches of real video. Rows written before a share existed read it as 0.
 MIX = (("slow_share", "slow"), ("blur_share", "blur"), ("fast_share", "fast"), ("zoom_share", "zoom"),
-       ("warm_share", "warm start"))
+       ("warm_share", "warm start"), ("video_share", "video"))
 # `start` says where a row's run began: "scratch" (random weights), "bundled" (a new stage from the bundled export,
 # whose steps count from 0 again) or "resumed" (from the state); empty in rows written before it was recorded.
 RUN_FIELDS = ["step", "wall_hours", "steps"] + [key for key, _ in MIX] + ["lr", "start"]

@@ -22,16 +22,18 @@ import signal
 import sys
 import time
 import warnings
+from typing import Sequence
 
 import torch
 
 from .baselines import methods as baseline_methods
 from .evaluation import SET_NAMES, evaluate_full, raft_method, selection_score, validation_sets
-from .losses import end_point_error, sequence_loss
+from .losses import end_point_error, photometric_sequence_loss, sequence_loss
 from .raft import RAFT
 from .runs import MIX, log_run, plan_at, read_plan
 from .synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files, warm_start
-from .paths import MODELS_DIR, TRAINING_DIR
+from .paths import MODELS_DIR, SHARED_DATA, TRAINING_DIR
+from .videopairs import video_files, VideoPairs
 
 OUT = TRAINING_DIR
 DEFAULT_STEPS = 18000
@@ -55,10 +57,13 @@ class Batches(torch.utils.data.IterableDataset):
     depends only on the seed, k and the data mix, so a run that stops and resumes sees the same data as one that
     does not."""
 
-    def __init__(self, *, height: int, width: int, batch: int, seed: int, first_step: int, textures, **mix: float):
+    def __init__(self, *, height: int, width: int, batch: int, seed: int, first_step: int, textures,
+                 videos: Sequence[str] = (), **mix: float):
         self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
-        self.first_step = first_step
+        self.first_step, self.videos = first_step, list(videos)
         self.mix = {key: mix.get(key, 0.0) for key, _ in MIX}
+        if self.mix["video_share"] and not self.videos:
+            raise ValueError("a video share needs videos")
 
     @staticmethod
     def init_worker(_worker: int) -> None:
@@ -69,10 +74,16 @@ class Batches(torch.utils.data.IterableDataset):
         torch.set_num_threads(1)
 
     def __iter__(self):
-        scene_mix = {key: value for key, value in self.mix.items() if key != "warm_share"}
+        scene_mix = {key: value for key, value in self.mix.items() if key not in ("warm_share", "video_share")}
         generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
                                            textures=self.textures, **scene_mix)
+        pairs = VideoPairs(self.videos, height=self.height, width=self.width) if self.mix["video_share"] else None
         for step in itertools.count(self.first_step + 1):
+            if pairs is not None and random.Random(f"{self.seed}/{step}/video").random() < self.mix["video_share"]:
+                # Unlabelled: half as many pairs, each trained in both directions, so the step costs the same.
+                pairs.reseed(f"{self.seed}/{step}")
+                yield pairs.batch(max(1, self.batch // 2))
+                continue
             generator.reseed(f"{self.seed}/{step}")
             batch = generator.batch(self.batch)
             if self.mix["warm_share"]:
@@ -85,8 +96,18 @@ class Batches(torch.utils.data.IterableDataset):
 
 
 def train_step(model: RAFT, optimizer: torch.optim.Optimizer, batch, iterations: int):
-    """One optimisation step on a batch: sequence loss over every iteration, clipping at 1, AdamW; returns the loss
-    and the last iteration's flow."""
+    """One optimisation step on a batch: sequence loss over every iteration (the photometric one, both directions,
+    for an unlabelled batch), clipping at 1, AdamW; returns the loss and the last iteration's flow."""
+    if "flow" not in batch:
+        image1, image2 = batch["image1"], batch["image2"]
+        n = image1.shape[0]
+        flows = model.forward_all(torch.cat([image1, image2]), torch.cat([image2, image1]), iterations)
+        loss = photometric_sequence_loss([f[:n] for f in flows], [f[n:] for f in flows], image1, image2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        return loss, flows[-1][:n].detach()
     flows = model.forward_all(batch["image1"], batch["image2"], iterations, batch.get("flow_init"))
     loss = sequence_loss(flows, batch["flow"], gamma=0.8)
     optimizer.zero_grad(set_to_none=True)
@@ -165,11 +186,18 @@ def parse_args(argv=None) -> argparse.Namespace:
               "zoom_share": "synthetic scenes (of those neither slow nor fast) that expand or contract from a "
                             "focus, as driving footage does",
               "warm_share": "batches trained from a warm start (flow_init: the truth at 1/8, degraded as a video's "
-                            "previous pair gives it)"}
+                            "previous pair gives it)",
+              "video_share": "self-supervised batches of unlabelled pairs from the --videos (photometric census "
+                             "loss over visible pixels, edge-aware smoothness)"}
     for key, what in shares.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=float, default=None,
                             help=f"share of {what} (default: the resumed run's, else 0); kept in the state so later "
                                  "resumes continue with it")
+    parser.add_argument("--videos", default=os.path.join(SHARED_DATA, "video"), metavar="DIR",
+                        help="folder of the real videos of --video-share (default: the shared data's video/)")
+    parser.add_argument("--video-exclude", default="sintel_clip.mp4", metavar="NAME[,NAME...]",
+                        help="file names in --videos never trained on (default sintel_clip.mp4: footage of the "
+                             "Sintel validation scenes' film)")
     parser.add_argument("--plan", metavar="RUNS_CSV",
                         help="follow a runs.csv (as training/runs.csv): from each row's step on, that row's schedule "
                              "length and data mix; replays a recorded training from scratch in one run")
@@ -318,12 +346,18 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     if not textures:
         print("warning: no photographs found; training on procedural textures only, unlike the bundled model",
               flush=True)
+    videos = video_files(args.videos, args.video_exclude.split(",")) if mix["video_share"] else []
+    if mix["video_share"]:
+        if not videos:
+            raise SystemExit(f"--video-share {mix['video_share']}: no videos in {args.videos} "
+                             f"(besides {args.video_exclude})")
+        print(f"videos (self-supervised): {', '.join(os.path.basename(v) for v in videos)}", flush=True)
     loader = iter(torch.utils.data.DataLoader(
         Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed, first_step=step,
-                textures=textures, **mix),
+                textures=textures, videos=videos, **mix),
         batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True, worker_init_fn=Batches.init_worker))
     started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
-    run_losses, run_epes = [], []
+    run_losses, run_epes, video_losses = [], [], []
     model.train()
 
     def schedule_state():
@@ -345,8 +379,11 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
             schedule.step()
             step += 1
             samples += args.batch
-            run_losses.append(loss.item())
-            run_epes.append(end_point_error(flow, batch["flow"]).item())
+            if "flow" in batch:
+                run_losses.append(loss.item())
+                run_epes.append(end_point_error(flow, batch["flow"]).item())
+            else:
+                video_losses.append(loss.item())
 
             if step % args.validate_every == 0 or step == args.steps:
                 model.eval()
@@ -354,16 +391,19 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
                 model.train()
                 row = {"step": step, "samples": samples, "wall_hours": round((wall + time.time() - started) / 3600, 4),
                        "cpu_hours": round((cpu + cpu_seconds() - cpu_started) / 3600, 4),
-                       "lr": schedule.get_last_lr()[0], "train_loss": sum(run_losses) / len(run_losses),
-                       "train_epe": sum(run_epes) / len(run_epes)}
+                       "lr": schedule.get_last_lr()[0],
+                       # Over the supervised steps only; the photometric loss is printed beside the row.
+                       "train_loss": sum(run_losses) / len(run_losses) if run_losses else "",
+                       "train_epe": sum(run_epes) / len(run_epes) if run_epes else ""}
                 for field, (set_name, measure) in LOG_MEASURES.items():
                     row[field] = scores[set_name][measure] if set_name in scores else ""
-                score = selection_score(scores, reference) if scores else row["train_epe"]
+                score = selection_score(scores, reference) if scores else (row["train_epe"] or float("inf"))
                 row["score"] = score
                 writer.writerow(row)
                 log.flush()
-                print(json.dumps(row), flush=True)
-                run_losses, run_epes = [], []
+                video = {"video_loss": sum(video_losses) / len(video_losses)} if video_losses else {}
+                print(json.dumps({**row, **video}), flush=True)
+                run_losses, run_epes, video_losses = [], [], []
                 if score < best:
                     best = score
                     save_atomic({"model": model.state_dict(), "step": step, "scores": scores}, best_path)
