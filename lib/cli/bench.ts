@@ -12,6 +12,7 @@ import { matFromRgb, opencv } from '../opencv';
 import { makeDemoClip } from './demoClip';
 import { findPairs, readTruth } from './groundTruthPairs';
 import { readImage } from './images';
+import { runPython } from './python';
 import { CommandSpec, integerOption, stringOption, UsageError } from './options';
 
 const BASELINE = path.join(PACKAGE_ROOT, 'test', 'oracle', 'baseline.py');
@@ -36,9 +37,7 @@ function exportWithWeights(model: string): string {
 }
 
 function baseline<T>(args: string[]): T {
-  const result = spawnSync('/usr/bin/python3', [BASELINE, ...args], {
-    encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, PYTHONPATH: path.join(PACKAGE_ROOT, 'python') },
-  });
+  const result = runPython([BASELINE, ...args]);
   if (result.status !== 0) throw new Error(`baseline.py ${args[0]} failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as T;
 }

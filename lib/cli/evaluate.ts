@@ -1,17 +1,14 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { FlowEstimator, FlowField, FlowMetrics, flowMetrics, poolMetrics, readFlo } from '..';
-import { PACKAGE_ROOT } from '../binding';
 import { findPairs, GroundTruthPair, readTruth } from './groundTruthPairs';
 import { readImage } from './images';
+import { PYTHON, PYTHON_PACKAGE, runPython } from './python';
 import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, MODEL_LOAD_OPTIONS } from './options';
 
 /** OpenCV's classical methods, run by the project's Python package (python/flowlib/baselines.py). */
 export const CLASSICAL_METHODS = ['dis-medium', 'dis-fast', 'farneback', 'deepflow', 'zero'] as const;
-const PYTHON = '/usr/bin/python3';
-const PYTHON_PACKAGE = path.join(PACKAGE_ROOT, 'python');
 
 interface Folder { folder: string; pairs: GroundTruthPair[] }
 export interface EvaluationRow extends FlowMetrics { method: string; folder: string; pairs: number }
@@ -23,9 +20,7 @@ function classicalFlows(methods: string[], pairs: GroundTruthPair[], dir: string
   }
   const list = path.join(dir, 'pairs.json');
   fs.writeFileSync(list, JSON.stringify(pairs.map((p) => [p.a, p.b])));
-  const result = spawnSync(PYTHON, ['-m', 'flowlib.baselines', '--pairs', list, '--flows-out', dir, '--methods', methods.join(',')], {
-    encoding: 'utf8', env: { ...process.env, PYTHONPATH: PYTHON_PACKAGE },
-  });
+  const result = runPython(['-m', 'flowlib.baselines', '--pairs', list, '--flows-out', dir, '--methods', methods.join(',')]);
   if (result.error || result.status !== 0) {
     throw new Error(`--classical: ${PYTHON} -m flowlib.baselines failed (it needs Debian's python3-opencv): ` +
       `${result.error?.message ?? result.stderr.trim().split('\n').slice(-1)[0]}`);

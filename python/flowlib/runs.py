@@ -14,9 +14,8 @@ RUN_FIELDS = ["step", "wall_hours", "steps"] + [key for key, _ in MIX] + ["lr", 
 
 def log_run(path: str, *, step: int, wall_hours: float, steps: int, lr: float, start: str = "", **mix: float) -> None:
     """Appends a row; a file of older columns is first rewritten in RUN_FIELDS."""
-    rows = read_runs(path)
-    with open(path, newline="") if rows else open(os.devnull) as f:
-        rewrite = bool(rows) and next(csv.reader(f), []) != RUN_FIELDS
+    header, rows = _read(path)
+    rewrite = bool(rows) and header != RUN_FIELDS
     with open(path, "w" if rewrite or not rows else "a", newline="") as runs:
         writer = csv.DictWriter(runs, fieldnames=RUN_FIELDS)
         if rewrite or not rows:
@@ -27,17 +26,25 @@ def log_run(path: str, *, step: int, wall_hours: float, steps: int, lr: float, s
                          "start": start, **{key: mix.get(key, 0.0) for key, _ in MIX}})
 
 
-def read_runs(path: str) -> list:
-    """The rows, each with every field of RUN_FIELDS (a share missing from an older file is 0)."""
+def _read(path: str):
+    """The file's header and its rows, each with every field of RUN_FIELDS (a share missing from an older file
+    is 0); no header and no rows when there is no file."""
     if not os.path.exists(path):
-        return []
+        return [], []
     with open(path, newline="") as runs:
-        rows = list(csv.DictReader(runs))
+        reader = csv.DictReader(runs)
+        rows = list(reader)
+        header = list(reader.fieldnames or [])
     for row in rows:
         for key, _ in MIX:
             if row.get(key) in (None, ""):
                 row[key] = "0.0"
-    return [{key: row.get(key, "") for key in RUN_FIELDS} for row in rows]
+    return header, [{key: row.get(key, "") for key in RUN_FIELDS} for row in rows]
+
+
+def read_runs(path: str) -> list:
+    """The rows, each with every field of RUN_FIELDS (a share missing from an older file is 0)."""
+    return _read(path)[1]
 
 
 def run_changes(runs: list) -> list:
