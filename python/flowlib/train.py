@@ -406,7 +406,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
                 run_losses, run_epes, video_losses = [], [], []
                 if score < best:
                     best = score
-                    save_atomic({"model": model.state_dict(), "step": step, "scores": scores}, best_path)
+                    save_atomic({"model": model.state_dict(), "step": step, "scores": scores, "mix": mix}, best_path)
                 checkpoint()
                 last_save = time.time()
             elif time.time() - last_save > args.save_minutes * 60:
@@ -471,9 +471,15 @@ def export_best(best_path: str) -> int:
     torch.save(best["model"], weights)
     scores = ", ".join(f"{k} EPE {v['epe'] if isinstance(v, dict) else v:.3f}"
                        for k, v in best.get("scores", {}).items())
+    # The data mix of the run that saved it (best.pt files of older trainers lack it: then the state's, which is
+    # the same run unless another has started since).
+    state_path = os.path.join(os.path.dirname(best_path), "state.pt")
+    mix = best.get("mix") or (torch.load(state_path, map_location="cpu").get("args", {})
+                              if os.path.exists(state_path) else {})
+    video = "; self-supervised on unlabelled real video" if mix.get("video_share") else ""
     info = export("raft-small", BUNDLED_EXPORT, weights=weights, name="raft-small",
-                  trained_on=f"synthetic layered affine scenes (python/flowlib/synthetic.py), step {best['step']}; "
-                             f"{scores}")
+                  trained_on=f"synthetic layered affine scenes (python/flowlib/synthetic.py){video}, "
+                             f"step {best['step']}; {scores}")
     os.remove(weights)
     print(json.dumps(info))
     return 0
