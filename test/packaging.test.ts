@@ -76,6 +76,20 @@ Module._resolveFilename = function (request, ...rest) {
     assert.match(out.video.message, /^OpenCV Mats, image files and video need @u4\/opencv4nodejs, an optional peer dependency of this package: install it with `npm install @u4\/opencv4nodejs`/);
   });
 
+  it('eval --classical in an installed package (no python/) says the clone has it', () => {
+    const root = path.join(tmpDir(), 'installed');
+    runLibraryAt(root, '');
+    const folder = path.join(root, 'pairs');
+    fs.mkdirSync(folder);
+    for (const name of ['x-img0.ppm', 'x-img1.ppm']) fs.writeFileSync(path.join(folder, name), 'P6 1 1 255 abc');
+    fs.writeFileSync(path.join(folder, 'x-gt.flo'), Buffer.concat([Buffer.from('PIEH'), Buffer.from(new Int32Array([1, 1]).buffer), Buffer.alloc(8)]));
+    const result = spawnSync(process.execPath, [path.join(root, 'dist', 'lib', 'cli', 'main.js'), 'eval', folder, '--model', '', '--classical', 'zero'], {
+      encoding: 'utf8', env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), OPTICAL_FLOW_BINDING: built },
+    });
+    assert.equal(result.status, 2, result.stdout + result.stderr);
+    assert.ok(result.stderr.includes(`--classical runs the project's Python package, which is not at ${path.join(root, 'python')} (it is in a clone, not in the npm package)`), result.stderr);
+  });
+
   it('npm pack holds only what runs: compiled library and CLI, the addon\'s sources and build file, the exports and catalogues', () => {
     const result = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
