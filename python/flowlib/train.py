@@ -98,18 +98,15 @@ class Batches(torch.utils.data.IterableDataset):
 def train_step(model: RAFT, optimizer: torch.optim.Optimizer, batch, iterations: int):
     """One optimisation step on a batch: sequence loss over every iteration (the photometric one, both directions,
     for an unlabelled batch), clipping at 1, AdamW; returns the loss and the last iteration's flow."""
-    if "flow" not in batch:
+    if "flow" in batch:
+        flows = model.forward_all(batch["image1"], batch["image2"], iterations, batch.get("flow_init"))
+        loss = sequence_loss(flows, batch["flow"], gamma=0.8)
+    else:
         image1, image2 = batch["image1"], batch["image2"]
         n = image1.shape[0]
-        flows = model.forward_all(torch.cat([image1, image2]), torch.cat([image2, image1]), iterations)
-        loss = photometric_sequence_loss([f[:n] for f in flows], [f[n:] for f in flows], image1, image2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        return loss, flows[-1][:n].detach()
-    flows = model.forward_all(batch["image1"], batch["image2"], iterations, batch.get("flow_init"))
-    loss = sequence_loss(flows, batch["flow"], gamma=0.8)
+        both = model.forward_all(torch.cat([image1, image2]), torch.cat([image2, image1]), iterations)
+        flows = [f[:n] for f in both]
+        loss = photometric_sequence_loss(flows, [f[n:] for f in both], image1, image2)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

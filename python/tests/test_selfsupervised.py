@@ -9,7 +9,8 @@ import torch
 
 from flowlib.losses import (backward_warp, census_distance, census_transform, edge_aware_smoothness, fb_visible,
                             photometric_sequence_loss)
-from flowlib.train import Batches
+from flowlib.raft import RAFT
+from flowlib.train import Batches, train_step
 from flowlib.videopairs import VideoPairs, video_files
 
 
@@ -74,6 +75,20 @@ class PhotometricLossTest(unittest.TestCase):
         image1, image2, flow = shifted_pair(1, 1)
         with self.assertRaisesRegex(ValueError, "as many forward as backward"):
             photometric_sequence_loss([flow, flow], [flow], image1, image2)
+
+
+class UnlabelledStepTest(unittest.TestCase):
+    def test_a_step_on_an_unlabelled_batch_trains_both_directions_and_returns_the_forward_flow(self):
+        torch.manual_seed(0)
+        model = RAFT(small=True)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        image1, image2, _ = shifted_pair(2, 1)
+        batch = {"image1": torch.cat([image1, image1.flip(-1)]), "image2": torch.cat([image2, image2.flip(-1)])}
+        before = [p.detach().clone() for p in model.parameters()]
+        loss, flow = train_step(model, optimizer, batch, iterations=2)
+        self.assertTrue(torch.isfinite(loss))
+        self.assertEqual(tuple(flow.shape), (2, 2, 64, 80))
+        self.assertTrue(any(not torch.equal(a, b) for a, b in zip(before, model.parameters())))
 
 
 def write_video(path: str, frames: int, height: int = 120, width: int = 160) -> None:
