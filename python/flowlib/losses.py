@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .raft import coords_grid
+
 
 def end_point_error(flow: Tensor, target: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     """Mean Euclidean distance between predicted and true flow vectors (N, 2, H, W), over valid pixels."""
@@ -64,17 +66,18 @@ def backward_warp(image: Tensor, flow: Tensor) -> Tuple[Tensor, Tensor]:
     """`image` (N, C, H, W) sampled at x + flow(x), bilinearly, and a (N, 1, H, W) mask of the pixels whose
     target lies inside the frame."""
     n, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype, device=flow.device),
-                            torch.arange(w, dtype=flow.dtype, device=flow.device), indexing="ij")
-    x = xs + flow[:, 0]
-    y = ys + flow[:, 1]
+    target = coords_grid(n, h, w, flow.device, flow.dtype) + flow
+    x, y = target[:, 0], target[:, 1]
     grid = torch.stack([2 * x / max(w - 1, 1) - 1, 2 * y / max(h - 1, 1) - 1], dim=-1)
     warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     inside = ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).unsqueeze(1).to(flow.dtype)
     return warped, inside
 
 
-def census_transform(image: Tensor, radius: int = 3) -> Tensor:
+CENSUS_RADIUS = 3
+
+
+def census_transform(image: Tensor, radius: int = CENSUS_RADIUS) -> Tensor:
     """Soft census signature of an RGB 0..255 image (N, 3, H, W): for each of the (2r+1)^2 neighbours, the
     difference to the centre in grey level, squashed to (-1, 1). Invariant to additive and, mostly, to
     multiplicative lighting changes."""
@@ -125,17 +128,19 @@ def photometric_sequence_loss(forward_flows: Sequence[Tensor], backward_flows: S
         visible2 = fb_visible(backward_flows[-1], forward_flows[-1])
     signature1, signature2 = census_transform(image1), census_transform(image2)
     # The census of a border pixel sees the zero padding: leave a band of its radius out.
+    r = CENSUS_RADIUS
     border = torch.zeros_like(visible1)
-    border[..., 3:-3, 3:-3] = 1
+    border[..., r:-r, r:-r] = 1
+    mask1, mask2 = visible1 * border, visible2 * border
+    count1, count2 = mask1.sum().clamp(min=1), mask2.sum().clamp(min=1)
     n = len(forward_flows)
     total = image1.new_zeros(())
     for i, (forward, backward) in enumerate(zip(forward_flows, backward_flows)):
         weight = gamma ** (n - i - 1)
-        for flow, first, second, visible, image in ((forward, signature1, signature2, visible1, image1),
-                                                    (backward, signature2, signature1, visible2, image2)):
+        for flow, first, second, mask, count, image in ((forward, signature1, signature2, mask1, count1, image1),
+                                                        (backward, signature2, signature1, mask2, count2, image2)):
             warped, _ = backward_warp(second, flow)
-            mask = visible * border
             penalty = (census_distance(first, warped) + 0.01) ** 0.4
-            photometric = (penalty * mask).sum() / mask.sum().clamp(min=1)
+            photometric = (penalty * mask).sum() / count
             total = total + weight * (photometric + smoothness * edge_aware_smoothness(flow, image))
     return total

@@ -270,6 +270,10 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
             setattr(args, key, entry[key])
     else:
         carry_over(args, state.get("args", {}) if state else {})
+    # Checked before any work or record: a video share needs videos.
+    videos = video_files(args.videos, args.video_exclude.split(",")) if args.video_share else []
+    if args.video_share and not videos:
+        raise SystemExit(f"--video-share {args.video_share}: no videos in {args.videos} (besides {args.video_exclude})")
     model = RAFT(small=True)
     from_bundled = state is None and args.init == "bundled"
     if from_bundled:
@@ -343,11 +347,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     if not textures:
         print("warning: no photographs found; training on procedural textures only, unlike the bundled model",
               flush=True)
-    videos = video_files(args.videos, args.video_exclude.split(",")) if mix["video_share"] else []
-    if mix["video_share"]:
-        if not videos:
-            raise SystemExit(f"--video-share {mix['video_share']}: no videos in {args.videos} "
-                             f"(besides {args.video_exclude})")
+    if videos:
         print(f"videos (self-supervised): {', '.join(os.path.basename(v) for v in videos)}", flush=True)
     loader = iter(torch.utils.data.DataLoader(
         Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed, first_step=step,

@@ -230,6 +230,12 @@ class StopAndResumeTest(unittest.TestCase):
             lines = self.run_trainer(out, ["--validate-every", "1", "--validate-on", "sintel-demo"], status=1)
             self.assertTrue(any("IsADirectoryError" in line for line in lines), lines)
 
+    def test_a_video_share_without_videos_stops_before_any_work_or_record(self):
+        with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as empty:
+            lines = self.run_trainer(out, ["--video-share", "0.5", "--videos", empty], status=1)
+            self.assertIn(f"--video-share 0.5: no videos in {empty} (besides sintel_clip.mp4)", lines)
+            self.assertEqual(os.listdir(out), [])
+
 
 if __name__ == "__main__":
     unittest.main()
