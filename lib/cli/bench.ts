@@ -18,11 +18,20 @@ import { CommandSpec, integerOption, stringOption, UsageError } from './options'
 const BASELINE = path.join(PACKAGE_ROOT, 'test', 'oracle', 'baseline.py');
 const SHARED_DATA = path.resolve(PACKAGE_ROOT, '..', 'shared', 'data');
 const SIZES: [number, number][] = [[320, 240], [1024, 440], [1920, 1080]];
+/** The shared sets' frame sizes (KITTI, Sintel, FlyingChairs), for requests of mixed sizes. */
+const MIXED_SIZES: [number, number][] = [[1242, 375], [1024, 436], [512, 384]];
 /** The adaptive default measured here: see the curve this command writes. */
 const TOLERANCE = 0.2;
 const MAX_ITERATIONS = 24;
 
-interface Case { model: string; width: number; height: number; iterations: number; correlation: CorrelationMode; repeat: number; threads: number; precision?: Precision }
+/**
+ * One timed case: `repeat` requests at width x height (their median), or, with `sizes`, `repeat` rounds of requests
+ * cycling through those sizes (the mean request after the first round), as a service meets frames.
+ */
+interface Case {
+  model: string; width: number; height: number; iterations: number; correlation: CorrelationMode; repeat: number; threads: number;
+  precision?: Precision; sizes?: [number, number][];
+}
 interface CaseResult { seconds: number; peakRssMb: number; lagMs: { p50: number; p99: number; max: number } }
 
 function exportWithWeights(model: string): string {
@@ -62,27 +71,31 @@ const quantile = (v: number[], q: number) => [...v].sort((x, y) => x - y)[Math.m
 /** One timed case in this process (run as a child, so that its peak memory is its own). */
 async function runCase(c: Case): Promise<CaseResult> {
   const flow = await FlowEstimator.load({ model: exportWithWeights(c.model), device: 'cpu', threads: c.threads, precision: c.precision });
-  const [a, b] = noisePair(c.width, c.height);
-  await flow.estimate(a, b, { iterations: 1, correlation: c.correlation });  // compiles and profiles the graph
+  const pairs = (c.sizes ?? [[c.width, c.height]]).map(([width, height]) => noisePair(width, height));
+  await flow.estimate(pairs[0][0], pairs[0][1], { iterations: 1, correlation: c.correlation });  // compiles and profiles the graph
   const lags: number[] = [];
   let last = performance.now();
   const timer = setInterval(() => { const now = performance.now(); lags.push(now - last - 5); last = now; }, 5);
   const times: number[] = [];
   for (let i = 0; i < c.repeat; i++) {
-    const start = process.hrtime.bigint();
-    await flow.estimate(a, b, { iterations: c.iterations, correlation: c.correlation });
-    times.push(Number(process.hrtime.bigint() - start) / 1e9);
+    for (const [a, b] of pairs) {
+      const start = process.hrtime.bigint();
+      await flow.estimate(a, b, { iterations: c.iterations, correlation: c.correlation });
+      times.push(Number(process.hrtime.bigint() - start) / 1e9);
+    }
   }
   clearInterval(timer);
   await flow.dispose();
+  const afterFirstRound = times.slice(pairs.length);
   return {
-    seconds: median(times), peakRssMb: process.resourceUsage().maxRSS / 1024,
+    seconds: c.sizes ? afterFirstRound.reduce((s, t) => s + t, 0) / afterFirstRound.length : median(times),
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
     lagMs: { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: Math.max(...lags) },
   };
 }
 
-function childCase(c: Case): CaseResult {
-  const result = spawnSync(process.execPath, [process.argv[1], 'bench', '--case', JSON.stringify(c)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+function childCase(c: Case, env: NodeJS.ProcessEnv = process.env): CaseResult {
+  const result = spawnSync(process.execPath, [process.argv[1], 'bench', '--case', JSON.stringify(c)], { encoding: 'utf8', maxBuffer: 1 << 24, env });
   if (result.status !== 0) throw new Error(`bench case ${JSON.stringify(c)} failed: ${result.stderr}`);
   return JSON.parse(result.stdout.trim().split('\n').pop()!) as CaseResult;
 }
@@ -140,16 +153,33 @@ export const benchCommand: CommandSpec = {
         }
       }
     }
+    const mixedSizes = benchMixedSizes(threads, repeat + 1);
     const hd = values['no-hd'] === true ? undefined : benchHd(models.filter((m) => m.startsWith('raft')), threads);
     const samples = values['no-samples'] === true ? undefined : await benchSamples(threads);
     const video = values['no-video'] === true ? undefined : await benchVideo(threads);
     console.log(['', ...table].join('\n'));
     const out = path.resolve(stringOption(values, 'out') ?? path.join(PACKAGE_ROOT, 'bench', 'results.json'));
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, threads, repeat, sgemmGflops: sgemm, pairs, hd, samples, video }, null, 2));
+    fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, threads, repeat, sgemmGflops: sgemm, pairs, mixedSizes, hd, samples, video }, null, 2));
     console.log(`written to ${out}`);
   },
 };
+
+/**
+ * The bundled RAFT-S on requests cycling through the shared sets' frame sizes, with this package's caching allocator
+ * and with the system's: what a service meeting frames of several sizes pays.
+ */
+function benchMixedSizes(threads: number, rounds: number) {
+  const c: Case = { model: 'raft-small', width: 0, height: 0, sizes: MIXED_SIZES, iterations: 12, correlation: 'auto', repeat: rounds, threads };
+  const cachingEnv = { ...process.env };
+  delete cachingEnv.OPTICAL_FLOW_ALLOCATOR;
+  const caching = childCase(c, cachingEnv);
+  const system = childCase(c, { ...process.env, OPTICAL_FLOW_ALLOCATOR: 'system' });
+  console.log(`\nraft-small, requests cycling through ${MIXED_SIZES.map(([w, h]) => `${w}x${h}`).join(', ')} (${rounds} rounds; the mean ` +
+    `request after the first round): caching allocator ${caching.seconds.toFixed(3)} s, peak RSS ${caching.peakRssMb.toFixed(0)} MB; ` +
+    `system allocator ${system.seconds.toFixed(3)} s, ${system.peakRssMb.toFixed(0)} MB (${(system.seconds / caching.seconds).toFixed(2)}x)`);
+  return { sizes: MIXED_SIZES, rounds, caching, system };
+}
 
 /** RAFT at 720p, 1080p and 4K: seconds and peak memory with the all-pairs volume (where it fits) and on the fly. */
 function benchHd(models: string[], threads: number) {
