@@ -24,7 +24,8 @@ size_t DefaultLimit() {
 // A cacheable block. Blocks of kHugeBlockBytes and more start on a huge-page boundary and ask the kernel for
 // transparent huge pages (its 'madvise' mode, the usual default): a fresh block then faults once per 2 MB instead of
 // once per 4 KB, which is most of the cost of the first requests at a new frame size. Smaller blocks stay on small
-// pages: aligned to 2 MB too they made repeated requests slower.
+// pages: aligned to 2 MB too they made repeated requests slower. Every block goes back through c10::free_cpu, which is
+// free() wherever posix_memalign exists, so both kinds are released alike.
 void* AllocateBlock(size_t size) {
   if (size < CachingCpuAllocator::kHugeBlockBytes) return c10::alloc_cpu(size);
   void* data = nullptr;
