@@ -60,7 +60,7 @@ size_t CachingCpuAllocator::SizeClass(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
-c10::DataPtr CachingCpuAllocator::allocate(size_t bytes) const {
+c10::DataPtr CachingCpuAllocator::Take(size_t bytes) const {
   const c10::Device cpu(c10::DeviceType::CPU);
   if (bytes < kMinCachedBytes) {
     void* data = c10::alloc_cpu(bytes);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <c10/core/Allocator.h>
+#include <torch/version.h>
 
 #include <cstddef>
 #include <deque>
@@ -25,7 +26,13 @@ class CachingCpuAllocator final : public c10::Allocator {
   // The installed allocator, or null.
   static CachingCpuAllocator* Installed();
 
-  c10::DataPtr allocate(size_t bytes) const override;
+  // LibTorch 2.3 made allocate() non-const and added copy_data(); earlier versions (Debian's 1.13) have neither.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  c10::DataPtr allocate(size_t bytes) override { return Take(bytes); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
+#else
+  c10::DataPtr allocate(size_t bytes) const override { return Take(bytes); }
+#endif
   c10::DeleterFnPtr raw_deleter() const override { return &CachingCpuAllocator::Release; }
   // Frees every cached block.
   void Trim();
@@ -42,6 +49,8 @@ class CachingCpuAllocator final : public c10::Allocator {
  private:
   explicit CachingCpuAllocator(size_t limit) : limit_(limit) {}
   static size_t SizeClass(size_t bytes);
+  // A block from the cache, or a new one (the body of allocate()).
+  c10::DataPtr Take(size_t bytes) const;
   struct CachedBlock {
     size_t size;
     void* data;

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include <torch/torch.h>
+#include <torch/script.h>
 
 class Device {
  public:

@@ -182,7 +182,7 @@ AppliedWeights ModuleWeights::Apply(torch::jit::Module& module, const StateDict&
     }
     throw FlowError("ERR_WEIGHTS", message);
   }
-  torch::NoGradGuard noGrad;
+  at::NoGradGuard noGrad;
   for (const auto& [slot, source] : match.assignments)
     Assign(*slot, source.to(slot->tensor.dtype()).contiguous().clone());
   return AppliedWeights{formats[best].name, match.loaded};
@@ -192,7 +192,7 @@ void ModuleWeights::Randomize(torch::jit::Module& module, uint64_t seed) {
   Slots slots;
   Collect(module, "", slots);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  torch::NoGradGuard noGrad;
+  at::NoGradGuard noGrad;
   auto blank = [](const Slot& slot) { return torch::empty(slot.tensor.sizes(), slot.tensor.options()); };
   auto isLayerWeight = [](const Slot& slot) {
     return EndsWith(slot.names.front(), "weight") && slot.tensor.dim() >= 2;

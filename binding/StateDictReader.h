@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/script.h>
 
 struct StateDict {
   std::vector<std::string> names;  // in file order

@@ -158,10 +158,8 @@ torch::Tensor TorchModel::ToTensor(const Frame& frame) const {
 
 torch::Tensor TorchModel::Pad(const torch::Tensor& image, const Padding& p) const {
   if (p.paddedHeight == p.height && p.paddedWidth == p.width) return image;
-  namespace F = torch::nn::functional;
-  return F::pad(image,
-                F::PadFuncOptions({p.left, p.paddedWidth - p.width - p.left, p.top, p.paddedHeight - p.height - p.top})
-                    .mode(torch::kReplicate));
+  return at::replication_pad2d(image,
+                               {p.left, p.paddedWidth - p.width - p.left, p.top, p.paddedHeight - p.height - p.top});
 }
 
 FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {

@@ -6,7 +6,6 @@
 #include <string>
 
 #include <torch/script.h>
-#include <torch/torch.h>
 
 #include "Frame.h"
 #include "ModuleWeights.h"

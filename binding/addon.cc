@@ -1,11 +1,10 @@
 // Module entry: registers the classes and reports what this LibTorch build can do.
 #include <napi.h>
 
-#include <torch/version.h>
-
 #include "CachingCpuAllocator.h"
 #include "Device.h"
 #include "FlowModel.h"
+#include "LibTorch.h"
 #include "Padding.h"
 
 namespace {
@@ -13,7 +12,10 @@ namespace {
 Napi::Value Capabilities(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("torchVersion", TORCH_VERSION);
+  out.Set("torchVersion", LibTorch::RuntimeVersion());
+  out.Set("torchHeadersVersion", LibTorch::HeadersVersion());
+  out.Set("torchLibrary", LibTorch::LibraryPath());
+  out.Set("cudaBuild", LibTorch::BuiltWithCuda());
   out.Set("cuda", Device::CudaAvailable());
   out.Set("cudaDevices", Device::CudaDeviceCount());
   return out;
@@ -39,6 +41,15 @@ Napi::Value PaddingForFrame(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Headers of one LibTorch with the libraries of another (two installations on one machine) break in ways that
+  // are hard to trace: refuse to load.
+  const std::string runtime = LibTorch::RuntimeVersion(), headers = LibTorch::HeadersVersion();
+  const auto majorMinor = [](const std::string& v) { return v.substr(0, v.find('.', v.find('.') + 1)); };
+  if (!runtime.empty() && majorMinor(runtime) != majorMinor(headers)) {
+    throw Napi::Error::New(env, "this addon was compiled against LibTorch " + headers + " but loaded LibTorch " +
+                                    runtime + " from " + LibTorch::LibraryPath() +
+                                    ": rebuild it against one installation (LIBTORCH=<prefix>)");
+  }
   CachingCpuAllocator::Install();
   exports.Set("FlowModel", FlowModel::Init(env));
   exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));

@@ -65,7 +65,15 @@ export interface NativeFlowModel {
 }
 
 export interface NativeCapabilities {
+  /** The version of the LibTorch loaded at run time (its libtorch_cpu's build settings). */
   torchVersion: string;
+  /** The version of the LibTorch headers the addon was compiled with; the addon refuses to load when they differ. */
+  torchHeadersVersion: string;
+  /** The file libtorch_cpu was loaded from. */
+  torchLibrary: string;
+  /** Whether that LibTorch was built with CUDA (a CUDA build on a machine without a GPU has `cuda` false). */
+  cudaBuild: boolean;
+  /** Whether a CUDA device is usable. */
   cuda: boolean;
   cudaDevices: number;
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Brings up whatever is missing, in order, and does nothing when all is in place:
-// Debian packages (installed when run as root; otherwise the command is printed), npm dependencies, the native
-// addon, the TypeScript build and the model exports. Each step is skipped when a hash of its inputs is unchanged.
+// Debian packages (installed when run as root; otherwise the command is printed), the project's Python environment
+// (PyTorch 2.x, in .venv), npm dependencies, the native addon (built against that environment's LibTorch), the
+// TypeScript build and the model exports. Each step is skipped when a hash of its inputs is unchanged.
+// `--cuda-build` and `--debian-build` (CI passes both) also build the addon's other variants, each in its own folder:
+// against the CUDA LibTorch 2.14.1 (build-cuda/, from .venv-cuda) and against Debian's LibTorch 1.13 (build-debian/).
+// `--training` adds what `npm run train` needs beyond the tests.
 // Debian's paths live here, not in package.json: the package itself builds against whatever the machine has.
 // Plain JavaScript with no dependencies: it runs before `npm install` has.
 'use strict';
@@ -13,17 +17,18 @@ const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..');
 const STAMPS = path.join(ROOT, '.setup');
-const PYTHON = '/usr/bin/python3';
+// Debian's Python makes the environments (python3-venv); it also runs the torchvision oracle (torch 1.13).
+const SYSTEM_PYTHON = '/usr/bin/python3';
 const APT_PACKAGES = [
   'libtorch-dev', 'python3-torch', 'python3-torchvision', 'libopenblas0-pthread', 'cmake', 'g++', 'ninja-build',
-  'libopencv-dev', 'python3-opencv', 'zlib1g-dev',
+  'libopencv-dev', 'python3-opencv', 'zlib1g-dev', 'python3-venv',
   // The linters `npm test` runs besides ESLint.
   'clang-format', 'flake8',
   // The video job queue's store; the tests start their own instance on a free port.
   'redis-server',
 ];
-// `--training` (npm run train): photographs the generator uses as textures, and matplotlib for the curve.
-const TRAINING_PACKAGES = ['opencv-doc', 'python3-skimage', 'python3-matplotlib'];
+// `--training` (npm run train): photographs the generator uses as textures.
+const TRAINING_PACKAGES = ['opencv-doc', 'python3-skimage'];
 // @u4/opencv4nodejs builds against Debian's OpenCV instead of downloading and compiling its own.
 const OPENCV_ENV = {
   OPENCV4NODEJS_DISABLE_AUTOBUILD: '1',
@@ -33,12 +38,22 @@ const OPENCV_ENV = {
   npm_config_nodedir: process.env.npm_config_nodedir || '/usr',
   JOBS: 'max',
 };
+// The Python environments: the project's own (scripts/python runs it), and the CUDA one of --cuda-build. Debian's
+// OpenCV module (python3-opencv) is linked into both.
+const ENVIRONMENTS = {
+  project: { dir: '.venv', requirements: 'python/requirements.txt', pipOptions: [] },
+  cuda: { dir: '.venv-cuda', requirements: 'python/requirements-cuda.txt', pipOptions: ['--no-deps'] },
+};
+const DEBIAN_OPENCV = '/usr/lib/python3/dist-packages/cv2.cpython-311-x86_64-linux-gnu.so';
+const DEBIAN_TORCH_DIR = '/usr/lib/x86_64-linux-gnu/cmake/Torch';
 // Which architectures are exported into models/ by name comes from the registry the Python package writes.
 const REGISTRY = path.join(ROOT, 'models', 'architectures.json');
 // The trained export is versioned (models/README.md says how it was made) and never regenerated here.
 const TRAINED = new Set(['raft-small']);
 const quiet = process.argv.includes('--quiet');
 const training = process.argv.includes('--training');
+const cudaBuild = process.argv.includes('--cuda-build');
+const debianBuild = process.argv.includes('--debian-build');
 
 function log(message) {
   if (!quiet) process.stderr.write(`setup: ${message}\n`);
@@ -105,16 +120,54 @@ function ensurePackages() {
   run('apt-get', ['install', '-y', '-qq', ...missing], { env });
 }
 
-function checkPython() {
-  const probe = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    throw new Error(`${PYTHON} cannot import torch and torchvision (${(probe.stderr || '').trim().split('\n').pop()})`);
-  }
+function python(environment) {
+  return path.join(ROOT, ENVIRONMENTS[environment].dir, 'bin', 'python');
+}
+
+// A virtual environment with the pinned requirements, and Debian's OpenCV module beside them.
+function ensureEnvironment(name) {
+  const { dir, requirements, pipOptions } = ENVIRONMENTS[name];
+  const inputs = hashOf([requirements], fs.realpathSync(SYSTEM_PYTHON));
+  step(`python-${name}`, inputs, [`${dir}/bin/python`], () => {
+    if (!fs.existsSync(path.join(ROOT, dir, 'bin', 'python'))) run(SYSTEM_PYTHON, ['-m', 'venv', dir]);
+    // --retries 0: where the default index is out of reach, pip moves on to the configured ones at once.
+    run(python(name), ['-m', 'pip', 'install', '-qq', '--retries', '0', '--disable-pip-version-check',
+      ...pipOptions, '-r', requirements]);
+    const packages = execFileSync(python(name), ['-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+      { encoding: 'utf8' }).trim();
+    const link = path.join(packages, path.basename(DEBIAN_OPENCV));
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(DEBIAN_OPENCV, link);
+  });
+  return python(name);
+}
+
+// The prefix of the LibTorch inside an environment's PyTorch (a full LibTorch: headers, libraries, CMake config).
+function libtorchOf(pythonPath) {
+  return execFileSync(pythonPath, ['-c', 'import os, torch; print(os.path.dirname(torch.__file__))'],
+    { encoding: 'utf8' }).trim();
+}
+
+// The addon built against one LibTorch (its CMake config folder) into `out`, rebuilt when the sources change; a
+// folder last configured for another LibTorch is configured anew (cmake-js compile only reconfigures an empty one).
+function buildAddon(name, out, torchDir) {
+  const inputs = hashOf(['CMakeLists.txt', ...filesUnder('cmake', () => true), ...filesUnder('binding', () => true)],
+    `${process.version}|${torchDir}`);
+  step(name, inputs, [`${out}/Release/optical_flow.node`], () => {
+    const record = path.join(ROOT, out, 'libtorch');
+    const same = fs.existsSync(record) && fs.readFileSync(record, 'utf8') === torchDir;
+    run(process.execPath, [path.join('node_modules', 'cmake-js', 'bin', 'cmake-js'), same ? 'compile' : 'rebuild',
+      '--out', out, `--CDTorch_DIR=${torchDir}`]);
+    fs.writeFileSync(record, torchDir);
+  });
 }
 
 function main() {
   ensurePackages();
-  checkPython();
+  const projectPython = ensureEnvironment('project');
+  // LIBTORCH=<prefix> builds against another LibTorch (a CUDA LibTorch, a user's own) instead of the environment's.
+  const libtorch = process.env.LIBTORCH || libtorchOf(projectPython);
+  const torchDir = path.join(libtorch, 'share', 'cmake', 'Torch');
 
   // Only what npm installs from: editing scripts or metadata in package.json does not reinstall.
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
@@ -125,16 +178,14 @@ function main() {
     'node_modules/@u4/opencv4nodejs/build/Release/opencv4nodejs.node'], () => {
     const lock = fs.existsSync(path.join(ROOT, 'package-lock.json'));
     log('npm dependencies (the first build of @u4/opencv4nodejs takes about 4 minutes)');
-    run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'], { env: { ...process.env, ...OPENCV_ENV } });
+    // npm also runs this package's own install script (cmake-js), which must find the same LibTorch.
+    run('npm', [lock ? 'ci' : 'install', '--no-audit', '--no-fund'],
+      { env: { ...process.env, ...OPENCV_ENV, LIBTORCH: libtorch } });
   });
 
-  const libtorch = process.env.LIBTORCH || '';
-  const nativeInputs = hashOf(['CMakeLists.txt', ...filesUnder('binding', () => true)], `${process.version}|${libtorch}`);
-  step('native', nativeInputs, ['build/Release/optical_flow.node'], () => {
-    const args = [path.join('node_modules', 'cmake-js', 'bin', 'cmake-js'), 'compile', '--out', 'build'];
-    if (libtorch) args.push(`--CDTorch_DIR=${path.join(libtorch, 'share', 'cmake', 'Torch')}`);
-    run(process.execPath, args);
-  });
+  buildAddon('native', 'build', torchDir);
+  if (cudaBuild) buildAddon('native-cuda', 'build-cuda', path.join(libtorchOf(ensureEnvironment('cuda')), 'share', 'cmake', 'Torch'));
+  if (debianBuild) buildAddon('native-debian', 'build-debian', DEBIAN_TORCH_DIR);
 
   const tsInputs = hashOf(['tsconfig.json', ...filesUnder('lib', (f) => f.endsWith('.ts')),
     ...filesUnder('test', (f) => f.endsWith('.ts'))]);
@@ -144,7 +195,7 @@ function main() {
   });
 
   const modelInputs = hashOf([...filesUnder(path.join('python', 'flowlib'), (f) => f.endsWith('.py')), 'models/architectures.json'],
-    execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }));
+    execFileSync(projectPython, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }));
   // Every architecture gets an export under its own name: the trained one with its weights, the others without
   // (a few hundred kilobytes each), taking published weights at load.
   const architectures = Object.keys(JSON.parse(fs.readFileSync(REGISTRY, 'utf8')));

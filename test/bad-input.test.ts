@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FlowError, FlowEstimator, ImageLike } from '../lib';
-import { checkpoint, exportModel, syntheticPair, THREADS, tmpDir } from './helpers';
+import { checkpoint, exportModel, PYTHON, syntheticPair, THREADS, tmpDir } from './helpers';
 
 type Expected = { type: abstract new (...args: never[]) => Error; code: string; message: RegExp };
 
@@ -69,7 +69,7 @@ describe('bad input: every entry point answers with a typed error and the proces
     it('rejects a TorchScript module that is not a flow export', async () => {
       const other = path.join(tmpDir(), 'linear.pt');
       const script = `import torch; torch.jit.script(torch.nn.Linear(2, 2)).save(${JSON.stringify(other)})`;
-      require('child_process').execFileSync('/usr/bin/python3', ['-c', script]);
+      require('child_process').execFileSync(PYTHON, ['-c', script]);
       await expectError(() => FlowEstimator.load({ model: other, device: 'cpu' }),
         { type: FlowError, code: 'ERR_MODEL_LOAD', message: /is a TorchScript module but not an optical-flow export/ });
     });
@@ -171,7 +171,7 @@ describe('bad input: every entry point answers with a typed error and the proces
       ].join('\n');
       const program = `${file}.py`;  // TorchScript reads the class's source from a file
       fs.writeFileSync(program, source);
-      require('child_process').execFileSync('/usr/bin/python3', [program]);
+      require('child_process').execFileSync(PYTHON, [program]);
       return file;
     };
 

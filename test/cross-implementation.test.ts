@@ -1,6 +1,6 @@
 import { strict as assert } from 'assert';
 import { FlowEstimator } from '../lib';
-import { checkpoint, exportModel, maxAbs, maxAbsDiff, referenceFlow, syntheticPair, THREADS } from './helpers';
+import { checkpoint, exportModel, maxAbs, maxAbsDiff, referenceFlow, syntheticPair, THREADS, TORCHVISION_PYTHON } from './helpers';
 
 const TOLERANCE = 1e-4;
 
@@ -13,7 +13,8 @@ for (const [arch, torchvisionName] of [['raft-small', 'raft_small'], ['raft', 'r
 
     before(async () => {
       const weights = checkpoint(arch, `${arch}-torchvision.pth`, ['--layout', 'torchvision', '--seed', String(seed)]);
-      model = exportModel(arch, { weights, tag: 'torchvision' });
+      // Exported by torchvision's PyTorch (1.13), which the oracle loads it in; LibTorch 2.x loads it too.
+      model = exportModel(arch, { weights, tag: 'torchvision', python: TORCHVISION_PYTHON });
       flow = await FlowEstimator.load({ model, device: 'cpu', threads: THREADS });
     });
     after(() => flow?.dispose());

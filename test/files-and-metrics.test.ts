@@ -5,7 +5,7 @@ import {
   colorWheelLegend, decodeFlo, encodeFlo, FlowError, FlowField, flowMetrics, flowToColor, poolMetrics, readFlo,
   readKittiFlow, sideBySide, writeFlo, writeKittiFlow,
 } from '../lib';
-import { hasSharedData, oracle, SHARED_DATA, tmpDir } from './helpers';
+import { hasSharedData, oracle, SHARED_DATA, tmpDir, TORCHVISION_PYTHON } from './helpers';
 
 function randomFlow(width: number, height: number, scale = 10): FlowField {
   const data = new Float32Array(width * height * 2);
@@ -111,7 +111,7 @@ describe('visualisation', function () {
     const raw = path.join(tmpDir(), 'colours.flow');
     fs.writeFileSync(raw, Buffer.from(flow.data.buffer));
     const out = path.join(tmpDir(), 'colours.rgb');
-    oracle(['colors', '--flow', raw, '--size', '64', '48', '--out', out]);
+    oracle(['colors', '--flow', raw, '--size', '64', '48', '--out', out], TORCHVISION_PYTHON);
     const reference = fs.readFileSync(out);
     const ours = flowToColor(flow);
     let worst = 0;

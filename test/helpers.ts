@@ -6,7 +6,13 @@ import type { ImageLike } from '../lib';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const SHARED_DATA = path.resolve(ROOT, '..', 'shared', 'data');
-export const PYTHON = '/usr/bin/python3';
+/** The project's Python (scripts/python: PyTorch 2.x, the LibTorch the addon is built against). */
+export const PYTHON = path.join(ROOT, 'scripts', 'python');
+/**
+ * Debian's Python, with torch 1.13 and torchvision 0.14: the independent oracle for what needs torchvision (its RAFT,
+ * its state-dict layout, its flow colours), and the exporter for Debian's LibTorch.
+ */
+export const TORCHVISION_PYTHON = '/usr/bin/python3';
 /** Threads for both sides of a parity check: equal counts make LibTorch and PyTorch agree bit for bit. */
 export const THREADS = 2;
 
@@ -30,14 +36,17 @@ export function flowlib(module: string, args: string[]): string {
   return run([PYTHON, '-m', `flowlib.${module}`, ...args], `flowlib.${module}`);
 }
 
-/** Runs the PyTorch oracle the parity tests compare against (test/oracle/reference.py). */
-export function oracle(args: string[]): string {
-  return run([PYTHON, path.join(ROOT, 'test', 'oracle', 'reference.py'), ...args], 'reference.py');
+/** Runs the PyTorch oracle the parity tests compare against (test/oracle/reference.py), in `python`. */
+export function oracle(args: string[], python = PYTHON): string {
+  return run([python, path.join(ROOT, 'test', 'oracle', 'reference.py'), ...args], 'reference.py');
 }
 
-/** Runs test/oracle/published.py (look-alikes of the published weight files, and PyTorch's flow from them). */
+/**
+ * Runs test/oracle/published.py (look-alikes of the published weight files, and PyTorch's flow from them) with
+ * torchvision's Python: its files and models are torchvision's own.
+ */
 export function published(args: string[]): string {
-  return run([PYTHON, path.join(ROOT, 'test', 'oracle', 'published.py'), ...args], 'published.py');
+  return run([TORCHVISION_PYTHON, path.join(ROOT, 'test', 'oracle', 'published.py'), ...args], 'published.py');
 }
 
 /** Runs a short Python program with the project's package importable; returns what it printed. */
@@ -46,28 +55,35 @@ export function pythonWithFlowlib(program: string): string {
 }
 
 function run([command, ...args]: string[], name: string): string {
+  // scripts/python sets PYTHONPATH itself; Debian's Python gets the same.
   const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') } });
   if (result.status !== 0) throw new Error(`${name} ${args.join(' ')} failed:\n${result.stderr}`);
   return result.stdout;
 }
 
 const exported = new Map<string, string>();
-/** A TorchScript export with random (seeded) or given weights, made once per run. */
-export function exportModel(arch: string, options: { seed?: number; weights?: string; tag?: string } = {}): string {
-  const key = `${arch}-${options.seed ?? 0}-${options.tag ?? ''}-${options.weights ?? ''}`;
+/**
+ * A TorchScript export with random (seeded) or given weights, made once per run by the project's Python, or by
+ * `python` (an export made by an older PyTorch loads in a newer LibTorch, not the other way round).
+ */
+export function exportModel(arch: string, options: { seed?: number; weights?: string; tag?: string; python?: string } = {}): string {
+  const python = options.python ?? PYTHON;
+  const key = `${arch}-${options.seed ?? 0}-${options.tag ?? ''}-${options.weights ?? ''}-${python}`;
   const cached = exported.get(key);
   if (cached) return cached;
-  const out = path.join(tmpDir(), `${arch}-seed${options.seed ?? 0}${options.tag ? `-${options.tag}` : ''}.pt`);
+  const made = python === PYTHON ? '' : `-${path.basename(path.dirname(path.dirname(python)))}`;
+  const out = path.join(tmpDir(), `${arch}-seed${options.seed ?? 0}${options.tag ? `-${options.tag}` : ''}${made}.pt`);
   const args = ['--arch', arch, '--out', out, '--seed', String(options.seed ?? 0)];
   if (options.weights) args.push('--weights', options.weights);
-  flowlib('export', args);
+  run([python, '-m', 'flowlib.export', ...args], 'flowlib.export');
   exported.set(key, out);
   return out;
 }
 
+/** A checkpoint file in one of the published layouts (torchvision's is made by torchvision itself). */
 export function checkpoint(arch: string, name: string, args: string[]): string {
   const out = path.join(tmpDir(), name);
-  oracle(['checkpoint', '--arch', arch, '--out', out, ...args]);
+  oracle(['checkpoint', '--arch', arch, '--out', out, ...args], args.includes('torchvision') ? TORCHVISION_PYTHON : PYTHON);
   return out;
 }
 
@@ -104,7 +120,7 @@ export function referenceFlow(model: string, a: ImageLike, b: ImageLike,
   const out = path.join(tmpDir(), `${tag}.flow`);
   oracle(['flow', '--model', model, '--frames', fa, fb, '--size', String(a.width), String(a.height),
     '--impl', options.impl ?? 'eager', '--threads', String(THREADS), '--iterations', String(options.iterations ?? 0),
-    '--seed', String(options.seed ?? 0), '--out', out]);
+    '--seed', String(options.seed ?? 0), '--out', out], options.impl === 'torchvision' ? TORCHVISION_PYTHON : PYTHON);
   const bytes = fs.readFileSync(out);
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 }

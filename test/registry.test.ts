@@ -14,7 +14,7 @@ describe('one registry of architectures', function () {
     const printed = JSON.parse(flowlib('models', []));
     const committed = JSON.parse(fs.readFileSync(path.join(ROOT, 'models', 'architectures.json'), 'utf8'));
     assert.deepEqual(committed, printed,
-      'models/architectures.json is stale: run `cd python && /usr/bin/python3 -m flowlib.models > ../models/architectures.json`');
+      'models/architectures.json is stale: run `scripts/python -m flowlib.models > models/architectures.json`');
     assert.deepEqual([...bundledModels()].sort(), Object.keys(printed).sort());
   });
 

@@ -165,7 +165,7 @@ describe('the demo and the CLI', function () {
     fs.copyFileSync(path.join(SHARED_DATA, 'flyingchairs', '0000001-gt.flo'), path.join(broken, 'x-gt.flo'));
     const failed = run(['eval', broken, '--model', '', '--classical', 'zero']);
     assert.equal(failed.status, 1, failed.stdout);
-    assert.match(failed.stderr, /--classical: \/usr\/bin\/python3 -m flowlib\.baselines failed .*x-img0\.ppm: cannot read image/);
+    assert.match(failed.stderr, /--classical: \S*scripts\/python -m flowlib\.baselines failed: .*x-img0\.ppm: cannot read image/);
     const unknown = run(['eval', path.join(SHARED_DATA, 'kitti2012'), '--classical', 'lucas-kanade']);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /--classical: unknown method 'lucas-kanade'; the methods are dis-medium, dis-fast, farneback, deepflow, zero, or all/);

@@ -22,7 +22,7 @@ function classicalFlows(methods: string[], pairs: GroundTruthPair[], dir: string
   fs.writeFileSync(list, JSON.stringify(pairs.map((p) => [p.a, p.b])));
   const result = runPython(['-m', 'flowlib.baselines', '--pairs', list, '--flows-out', dir, '--methods', methods.join(',')]);
   if (result.error || result.status !== 0) {
-    throw new Error(`--classical: ${PYTHON} -m flowlib.baselines failed (it needs Debian's python3-opencv): ` +
+    throw new Error(`--classical: ${PYTHON} -m flowlib.baselines failed: ` +
       `${result.error?.message ?? result.stderr.trim().split('\n').slice(-1)[0]}`);
   }
   return (k, method) => readFlo(path.join(dir, method, `${k}.flo`));

@@ -1,4 +1,4 @@
-"""Hostile and broken checkpoint and export files for the fuzz runner (run with /usr/bin/python3, PYTHONPATH=python).
+"""Hostile and broken checkpoint and export files for the fuzz runner (run with scripts/python).
 
     corpus.py --out DIR --weights N --models M [--seed S]
     corpus.py --craft NAME --out FILE      one named case of the findings the tests pin (see CRAFTED)

@@ -12,7 +12,7 @@ const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /** Writes a corpus with the Python generator; returns its cases.json. */
 export function makeCorpus(out: string, weights: number, models: number, seed: number): string {
-  const result = spawnSync('/usr/bin/python3', [path.join(ROOT, 'test', 'fuzz', 'corpus.py'), '--out', out,
+  const result = spawnSync(path.join(ROOT, 'scripts', 'python'), [path.join(ROOT, 'test', 'fuzz', 'corpus.py'), '--out', out,
     '--weights', String(weights), '--models', String(models), '--seed', String(seed)],
   { encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') } });
   if (result.status !== 0) throw new Error(`corpus.py failed:\n${result.stderr}`);

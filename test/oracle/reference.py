@@ -1,4 +1,5 @@
-"""PyTorch-side references for the parity tests (run with /usr/bin/python3).
+"""PyTorch-side references for the parity tests (run with scripts/python; what needs torchvision, with Debian's
+/usr/bin/python3, torch 1.13 and torchvision 0.14).
 
     reference.py flow --model M.pt --frames a.bin b.bin --size W H [--impl export|eager|torchvision] ...
         Flow between two RGB uint8 frames (raw W*H*3 bytes), padded and cropped exactly as the addon does,
