@@ -6,10 +6,9 @@ translation applied on top). Frames are rendered by sampling each layer's textur
 the flow of a frame-1 pixel is where the topmost layer covering it takes that point in frame 2. Occluded
 pixels keep the motion of the layer they belong to in frame 1, as FlyingChairs does.
 
-Textures come from natural photographs that Debian packages ship (OpenCV's and scikit-image's sample images)
-and from procedural patterns. The shared evaluation data is never used.
+Textures come from photographs that Debian packages ship (textures.py) and from procedural patterns. The shared
+evaluation data is never used.
 """
-import glob
 import math
 import random
 from typing import Dict, List, Optional, Tuple
@@ -18,36 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-TEXTURE_GLOBS = [
-    "/usr/share/doc/opencv-doc/examples/data/*.jpg",
-    "/usr/share/doc/opencv-doc/examples/data/*.png",
-    "/usr/lib/python3/dist-packages/skimage/data/*.png",
-    "/usr/lib/python3/dist-packages/skimage/data/*.jpg",
-]
+from .textures import load_photographs
+
+# Crops of photographs at least this big (before the layer's pose scales them).
 MIN_TEXTURE_SIDE = 200
-
-
-def natural_texture_files() -> List[str]:
-    files = []
-    for pattern in TEXTURE_GLOBS:
-        files.extend(sorted(glob.glob(pattern)))
-    return files
-
-
-def load_textures(limit: int = 200) -> List[Tensor]:
-    """Colour photographs at least MIN_TEXTURE_SIDE on each side, as (3, H, W) float tensors in 0..255."""
-    import cv2
-    textures = []
-    for path in natural_texture_files():
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None or min(image.shape[:2]) < MIN_TEXTURE_SIDE:
-            continue
-        if float(image.std()) < 20:  # flat drawings and masks teach nothing about matching
-            continue
-        textures.append(torch.from_numpy(image[:, :, ::-1].copy()).permute(2, 0, 1).float())
-        if len(textures) >= limit:
-            break
-    return textures
 
 
 def procedural_texture(size: int, rng: random.Random) -> Tensor:
@@ -123,7 +96,7 @@ class SyntheticFlowGenerator:
         self.max_translation = max_translation * max(height, width)
         self.slow_share, self.blur_share = slow_share, blur_share
         self.fast_share, self.zoom_share = fast_share, zoom_share
-        self.textures = load_textures() if textures is None else textures
+        self.textures = load_photographs() if textures is None else textures
         ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
                                 indexing="ij")
         self.pixels = torch.stack([xs.flatten(), ys.flatten(), torch.ones(height * width, dtype=torch.float64)])
@@ -139,7 +112,7 @@ class SyntheticFlowGenerator:
             t = rng.choice(self.textures)
             side = min(t.shape[1], t.shape[2], rng.randint(MIN_TEXTURE_SIDE, 512))
             y0, x0 = rng.randint(0, t.shape[1] - side), rng.randint(0, t.shape[2] - side)
-            crop = t[:, y0:y0 + side, x0:x0 + side]
+            crop = t[:, y0:y0 + side, x0:x0 + side].float()
             if rng.random() < 0.5:
                 crop = crop.flip(2)
             return crop
@@ -263,28 +236,31 @@ class SyntheticFlowGenerator:
         return image, owner
 
     def _photometric(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
-        """Colour jitter shared by both frames plus a small per-frame part, and sensor noise."""
-        rng = self.rng
-
-        def jitter(img: Tensor, gain: Tensor, bias: float, saturation: float, gamma: float) -> Tensor:
-            grey = img.mean(0, keepdim=True)
-            img = grey + (img - grey) * saturation
-            img = (img * gain.view(3, 1, 1) + bias).clamp(0, 255)
-            return 255 * (img / 255) ** gamma
-
-        gain = torch.tensor([rng.uniform(0.7, 1.3) for _ in range(3)])
-        bias, saturation, gamma = rng.uniform(-25, 25), rng.uniform(0.6, 1.4), rng.uniform(0.75, 1.3)
-        out = []
-        for img in (a, b):
-            own = gain * torch.tensor([rng.uniform(0.97, 1.03) for _ in range(3)])
-            img = jitter(img, own, bias + rng.uniform(-3, 3), saturation, gamma)
-            img = img + torch.randn(img.shape, generator=self.noise, dtype=img.dtype) * rng.uniform(0, 4)
-            out.append(img.clamp(0, 255))
-        return out[0], out[1]
+        return photometric(a, b, self.rng, self.noise)
 
     def batch(self, size: int) -> Dict[str, Tensor]:
         samples = [self.sample() for _ in range(size)]
         return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
+
+
+def photometric(a: Tensor, b: Tensor, rng: random.Random, noise: torch.Generator) -> Tuple[Tensor, Tensor]:
+    """Colour jitter shared by both frames plus a small per-frame part, and sensor noise."""
+
+    def jitter(img: Tensor, gain: Tensor, bias: float, saturation: float, gamma: float) -> Tensor:
+        grey = img.mean(0, keepdim=True)
+        img = grey + (img - grey) * saturation
+        img = (img * gain.view(3, 1, 1) + bias).clamp(0, 255)
+        return 255 * (img / 255) ** gamma
+
+    gain = torch.tensor([rng.uniform(0.7, 1.3) for _ in range(3)])
+    bias, saturation, gamma = rng.uniform(-25, 25), rng.uniform(0.6, 1.4), rng.uniform(0.75, 1.3)
+    out = []
+    for img in (a, b):
+        own = gain * torch.tensor([rng.uniform(0.97, 1.03) for _ in range(3)])
+        img = jitter(img, own, bias + rng.uniform(-3, 3), saturation, gamma)
+        img = img + torch.randn(img.shape, generator=noise, dtype=img.dtype) * rng.uniform(0, 4)
+        out.append(img.clamp(0, 255))
+    return out[0], out[1]
 
 
 def warm_start(flow: Tensor, rng: random.Random, noise: torch.Generator) -> Tensor:

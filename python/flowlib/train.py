@@ -31,19 +31,19 @@ from .evaluation import SET_NAMES, evaluate_full, raft_method, selection_score, 
 from .losses import end_point_error, photometric_sequence_loss, sequence_loss
 from .raft import RAFT
 from .runs import MIX, log_run, plan_at, read_plan
-from .synthetic import SyntheticFlowGenerator, load_textures, natural_texture_files, warm_start
 from .paths import MODELS_DIR, SHARED_DATA, TRAINING_DIR
+from .pseudolabels import PseudoLabelledPairs
+from .rigid import RigidSceneGenerator
+from .synthetic import SyntheticFlowGenerator, warm_start
+from .textures import PHOTOGRAPH_PACKAGES, load_photographs, photograph_files
 from .videopairs import video_files, VideoPairs
 
 OUT = TRAINING_DIR
 DEFAULT_STEPS = 18000
 # Validation columns: EPE per set ('sintel_demo' is the single mmflow pair, 'sintel' the five training pairs),
-# KITTI 2015's Fl-all, and the selection score (evaluation.selection_score). Logs written before the real sets
-# existed have only chairs_epe and the demo pair's, then called sintel_epe; they are rewritten in these columns.
+# KITTI 2015's Fl-all, and the selection score (evaluation.selection_score).
 LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe",
               "sintel_demo_epe", "sintel_epe", "kitti2015_epe", "kitti2015_fl_all", "kitti2012_epe", "score"]
-OLD_LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe",
-                  "sintel_epe"]
 
 
 def cpu_seconds() -> float:
@@ -53,17 +53,24 @@ def cpu_seconds() -> float:
 
 
 class Batches(torch.utils.data.IterableDataset):
-    """Endless synthetic batches, made in a worker process so generation overlaps training. The batch of step k
+    """Endless training batches, made in a worker process so generation overlaps training. The batch of step k
     depends only on the seed, k and the data mix, so a run that stops and resumes sees the same data as one that
-    does not."""
+    does not. Each batch comes from one source: real video with classical targets (pseudo_share of the batches),
+    rigid 3-D scenes (rigid_share), and otherwise self-supervised real video (video_share of the rest) or layered
+    scenes; long_share of the batches ask for `long_iterations` refinement iterations instead of the usual count."""
 
     def __init__(self, *, height: int, width: int, batch: int, seed: int, first_step: int, textures,
-                 videos: Sequence[str] = (), **mix: float):
+                 videos: Sequence[str] = (), pseudo: str = "", long_iterations: int = 0, **mix: float):
         self.height, self.width, self.batch, self.seed, self.textures = height, width, batch, seed, textures
         self.first_step, self.videos = first_step, list(videos)
+        self.pseudo, self.long_iterations = pseudo, long_iterations
         self.mix = {key: mix.get(key, 0.0) for key, _ in MIX}
         if self.mix["video_share"] and not self.videos:
             raise ValueError("a video share needs videos")
+        if self.mix["pseudo_share"] and not pseudo:
+            raise ValueError("a pseudo-labelled share needs a cache of pseudo-labelled pairs")
+        if self.mix["long_share"] and long_iterations < 1:
+            raise ValueError("a long share needs long_iterations")
 
     @staticmethod
     def init_worker(_worker: int) -> None:
@@ -74,37 +81,80 @@ class Batches(torch.utils.data.IterableDataset):
         torch.set_num_threads(1)
 
     def __iter__(self):
-        scene_mix = {key: value for key, value in self.mix.items() if key not in ("warm_share", "video_share")}
+        scene_keys = ("slow_share", "blur_share", "fast_share", "zoom_share")
         generator = SyntheticFlowGenerator(height=self.height, width=self.width, seed=self.seed,
-                                           textures=self.textures, **scene_mix)
+                                           textures=self.textures, **{key: self.mix[key] for key in scene_keys})
         pairs = VideoPairs(self.videos, height=self.height, width=self.width) if self.mix["video_share"] else None
+        rigid = (RigidSceneGenerator(height=self.height, width=self.width, seed=self.seed, textures=self.textures)
+                 if self.mix["rigid_share"] else None)
+        pseudo = (PseudoLabelledPairs(self.pseudo, height=self.height, width=self.width, seed=self.seed)
+                  if self.mix["pseudo_share"] else None)
         for step in itertools.count(self.first_step + 1):
-            if pairs is not None and random.Random(f"{self.seed}/{step}/video").random() < self.mix["video_share"]:
-                # Unlabelled: half as many pairs, each trained in both directions, so the step costs the same.
-                pairs.reseed(f"{self.seed}/{step}")
-                yield pairs.batch(max(1, self.batch // 2))
-                continue
-            generator.reseed(f"{self.seed}/{step}")
-            batch = generator.batch(self.batch)
-            if self.mix["warm_share"]:
-                # A separate stream, so that the scenes are those of a run without warm starts.
-                rng = random.Random(f"{self.seed}/{step}/warm")
-                if rng.random() < self.mix["warm_share"]:
-                    noise = torch.Generator().manual_seed(rng.randrange(1 << 62))
-                    batch["flow_init"] = warm_start(batch["flow"], rng, noise)
+            batch = self._batch(step, generator, pairs, rigid, pseudo)
+            if self.mix["long_share"] and random.Random(f"{self.seed}/{step}/long").random() < self.mix["long_share"]:
+                batch["iterations"] = self.long_iterations
             yield batch
 
+    def _batch(self, step: int, generator, pairs, rigid, pseudo):
+        # Separate random streams per decision, so that adding a source leaves the others' batches as they were.
+        source = random.Random(f"{self.seed}/{step}/source").random()
+        if pseudo is not None and source < self.mix["pseudo_share"]:
+            pseudo.reseed(f"{self.seed}/{step}")
+            return pseudo.batch(self.batch)
+        if rigid is not None and source < self.mix["pseudo_share"] + self.mix["rigid_share"]:
+            rigid.reseed(f"{self.seed}/{step}")
+            return rigid.batch(self.batch)
+        if pairs is not None and random.Random(f"{self.seed}/{step}/video").random() < self.mix["video_share"]:
+            # Unlabelled: half as many pairs, each trained in both directions, so the step costs the same.
+            pairs.reseed(f"{self.seed}/{step}")
+            return pairs.batch(max(1, self.batch // 2))
+        generator.reseed(f"{self.seed}/{step}")
+        batch = generator.batch(self.batch)
+        if self.mix["warm_share"]:
+            # A separate stream, so that the scenes are those of a run without warm starts.
+            rng = random.Random(f"{self.seed}/{step}/warm")
+            if rng.random() < self.mix["warm_share"]:
+                noise = torch.Generator().manual_seed(rng.randrange(1 << 62))
+                batch["flow_init"] = warm_start(batch["flow"], rng, noise)
+        return batch
 
-def train_step(model: RAFT, optimizer: torch.optim.Optimizer, batch, iterations: int):
-    """One optimisation step on a batch: sequence loss over every iteration (the photometric one, both directions,
-    for an unlabelled batch), clipping at 1, AdamW; returns the loss and the last iteration's flow."""
+
+class Float32Correlation(torch.nn.Module):
+    """RAFT's correlation block for training under bfloat16 autocast: the all-pairs products and their lookups stay
+    in float32, as in the mixed-precision export, while the encoders and the update operator run in bfloat16. It has
+    no parameters, so the state dict is unchanged."""
+
+    def __init__(self, block: torch.nn.Module):
+        super().__init__()
+        self.block = block
+
+    def build_pyramid(self, fmap1, fmap2):
+        with torch.autocast("cpu", enabled=False):
+            return self.block.build_pyramid(fmap1.float(), fmap2.float())
+
+    def lookup(self, pyramid, coords):
+        with torch.autocast("cpu", enabled=False):
+            return self.block.lookup(pyramid, coords.float())
+
+
+def train_step(model: RAFT, optimizer: torch.optim.Optimizer, batch, iterations: int, precision: str = "float32"):
+    """One optimisation step on a batch: sequence loss over every iteration (over its valid pixels when the batch
+    has a mask; the photometric one, both directions, for an unlabelled batch), clipping at 1, AdamW; returns the
+    loss and the last iteration's flow. The batch may ask for its own iteration count. With precision 'bfloat16'
+    the forward pass runs under CPU autocast (float32 weights, losses and correlation)."""
+    iterations = batch.get("iterations", iterations)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        if "flow" in batch:
+            flows = model.forward_all(batch["image1"], batch["image2"], iterations, batch.get("flow_init"))
+        else:
+            image1, image2 = batch["image1"], batch["image2"]
+            n = image1.shape[0]
+            both = model.forward_all(torch.cat([image1, image2]), torch.cat([image2, image1]), iterations)
     if "flow" in batch:
-        flows = model.forward_all(batch["image1"], batch["image2"], iterations, batch.get("flow_init"))
-        loss = sequence_loss(flows, batch["flow"], gamma=0.8)
+        flows = [flow.float() for flow in flows]
+        loss = sequence_loss(flows, batch["flow"], batch.get("valid"), gamma=0.8)
     else:
-        image1, image2 = batch["image1"], batch["image2"]
-        n = image1.shape[0]
-        both = model.forward_all(torch.cat([image1, image2]), torch.cat([image2, image1]), iterations)
+        both = [flow.float() for flow in both]
         flows = [f[:n] for f in both]
         loss = photometric_sequence_loss(flows, [f[n:] for f in both], image1, image2)
     optimizer.zero_grad(set_to_none=True)
@@ -119,24 +169,14 @@ LOG_MEASURES = {"chairs_epe": ("chairs", "epe"), "sintel_demo_epe": ("sintel-dem
                 "kitti2015_fl_all": ("kitti2015", "fl_all"), "kitti2012_epe": ("kitti2012", "epe")}
 
 
-def upgrade_log(path: str) -> None:
-    """Rewrites a log of the old columns in LOG_FIELDS (the demo pair's sintel_epe becomes sintel_demo_epe)."""
+def check_log(path: str) -> None:
+    """Refuses a log of other columns than LOG_FIELDS, which appending to would corrupt."""
     if not os.path.exists(path):
         return
     with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != OLD_LOG_FIELDS:
-            if reader.fieldnames != LOG_FIELDS:
-                raise SystemExit(f"{path}: unknown columns {reader.fieldnames}; move it away to start a new log")
-            return
-        rows = list(reader)
-    with open(path + ".tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS, restval="")
-        writer.writeheader()
-        for row in rows:
-            row["sintel_demo_epe"] = row.pop("sintel_epe")
-            writer.writerow(row)
-    os.replace(path + ".tmp", path)
+        fields = csv.DictReader(f).fieldnames
+    if fields != LOG_FIELDS:
+        raise SystemExit(f"{path}: unknown columns {fields}; move it away to start a new log")
 
 
 def save_atomic(obj, path: str) -> None:
@@ -185,7 +225,13 @@ def parse_args(argv=None) -> argparse.Namespace:
               "warm_share": "batches trained from a warm start (flow_init: the truth at 1/8, degraded as a video's "
                             "previous pair gives it)",
               "video_share": "self-supervised batches of unlabelled pairs from the --videos (photometric census "
-                             "loss over visible pixels, edge-aware smoothness)"}
+                             "loss over visible pixels, edge-aware smoothness)",
+              "rigid_share": "batches of rigid 3-D scenes (flowlib/rigid.py: streets and rooms of textured planes, "
+                             "boxes and billboards, a moving camera and moving objects)",
+              "pseudo_share": "batches of real video with DIS flow as the target where forward and backward agree "
+                              "(--pseudo)",
+              "long_share": "steps run with --long-iterations refinement iterations instead of --iterations, so "
+                            "that the updates learn to settle"}
     for key, what in shares.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=float, default=None,
                             help=f"share of {what} (default: the resumed run's, else 0); kept in the state so later "
@@ -195,6 +241,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--video-exclude", default="sintel_clip.mp4", metavar="NAME[,NAME...]",
                         help="file names in --videos never trained on (default sintel_clip.mp4: footage of the "
                              "Sintel validation scenes' film)")
+    parser.add_argument("--pseudo", default=os.path.join(TRAINING_DIR, "pseudo"), metavar="DIR",
+                        help="cache of pseudo-labelled pairs for --pseudo-share (python -m flowlib.pseudolabels makes "
+                             "it; default training/pseudo)")
+    parser.add_argument("--long-iterations", type=int, default=20,
+                        help="refinement iterations of the --long-share steps (default 20)")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="bfloat16",
+                        help="arithmetic of the forward pass: bfloat16 autocast (default; the weights, losses and "
+                             "correlation stay float32) or float32 throughout")
     parser.add_argument("--plan", metavar="RUNS_CSV",
                         help="follow a runs.csv (as training/runs.csv): from each row's step on, that row's schedule "
                              "length and data mix; replays a recorded training from scratch in one run")
@@ -212,7 +266,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if (args.slow_share or 0) + (args.fast_share or 0) > 1:
         parser.error(f"--slow-share and --fast-share together must be at most 1, got {args.slow_share} + "
                      f"{args.fast_share}")
-    for name in ("batch", "iterations", "validate_every", "threads"):
+    for name in ("batch", "iterations", "validate_every", "threads", "long_iterations"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     args.validate_on = args.validate_on.split(",")
@@ -274,6 +328,9 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     videos = video_files(args.videos, args.video_exclude.split(",")) if args.video_share else []
     if args.video_share and not videos:
         raise SystemExit(f"--video-share {args.video_share}: no videos in {args.videos} (besides {args.video_exclude})")
+    if args.pseudo_share and not os.path.exists(os.path.join(args.pseudo, "index.json")):
+        raise SystemExit(f"--pseudo-share {args.pseudo_share}: no pseudo-labelled pairs in {args.pseudo} (make them "
+                         f"with scripts/python -m flowlib.pseudolabels --videos DIR --out {args.pseudo})")
     model = RAFT(small=True)
     from_bundled = state is None and args.init == "bundled"
     if from_bundled:
@@ -307,7 +364,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
             print(f"schedule length changed to {args.steps} steps; "
                   f"learning rate now {optimizer.param_groups[0]['lr']:.3g}", flush=True)
         print(f"resumed at step {step} ({samples} samples, {wall / 3600:.2f} h)", flush=True)
-    upgrade_log(log_path)
+    check_log(log_path)
     if from_bundled and os.path.exists(log_path):
         # A new schedule from the bundled weights continues the log's time and sample counts (its steps restart),
         # so that the curve and the compute spent run on across the stages of training.
@@ -340,9 +397,9 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     if new_log:
         writer.writeheader()
 
-    textures = load_textures()
-    print(f"textures: {len(textures)} photographs from {len(natural_texture_files())} files in Debian packages "
-          f"(opencv-doc, python3-skimage), and procedural patterns; "
+    textures = load_photographs()
+    print(f"textures: {len(textures)} photographs from {len(photograph_files())} files in Debian packages "
+          f"({', '.join(PHOTOGRAPH_PACKAGES)}), and procedural patterns; "
           + ", ".join(f"{name}: {mix[key]:.0%}" for key, name in MIX), flush=True)
     if not textures:
         print("warning: no photographs found; training on procedural textures only, unlike the bundled model",
@@ -351,11 +408,14 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
         print(f"videos (self-supervised): {', '.join(os.path.basename(v) for v in videos)}", flush=True)
     loader = iter(torch.utils.data.DataLoader(
         Batches(height=args.crop[0], width=args.crop[1], batch=args.batch, seed=args.seed, first_step=step,
-                textures=textures, videos=videos, **mix),
+                textures=textures, videos=videos, pseudo=args.pseudo if args.pseudo_share else "",
+                long_iterations=args.long_iterations, **mix),
         batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True, worker_init_fn=Batches.init_worker))
     started, cpu_started, last_save = time.time(), cpu_seconds(), time.time()
     run_losses, run_epes, video_losses = [], [], []
     model.train()
+    if args.precision == "bfloat16":
+        model.corr = Float32Correlation(model.corr)
 
     def schedule_state():
         # anneal_func is a bound method: pickling it would store the whole scheduler and optimizer once more.
@@ -372,13 +432,13 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     try:
         while step < end and time.time() < deadline and not stop:
             batch = next(loader)
-            loss, flow = train_step(model, optimizer, batch, args.iterations)
+            loss, flow = train_step(model, optimizer, batch, args.iterations, args.precision)
             schedule.step()
             step += 1
             samples += args.batch
             if "flow" in batch:
                 run_losses.append(loss.item())
-                run_epes.append(end_point_error(flow, batch["flow"]).item())
+                run_epes.append(end_point_error(flow, batch["flow"], batch.get("valid")).item())
             else:
                 video_losses.append(loss.item())
 
@@ -423,38 +483,40 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
 
 
 def measure_throughput(args, path: str) -> int:
-    """Samples per second of whole training steps (forward, sequence loss, backward, clipping, AdamW) for a grid of
-    crop sizes and iteration counts, on pre-made batches; and of the generator alone on one thread."""
-    torch.set_num_threads(args.threads)
-    textures = load_textures()
-    results = {"threads": args.threads, "batch": args.batch, "torch": torch.__version__, "steps": []}
-    for crop in ([128, 160], [192, 256], [256, 352], [320, 448]):
-        generator = SyntheticFlowGenerator(height=crop[0], width=crop[1], seed=0, textures=textures)
-        batch = generator.batch(args.batch)
+    """Samples per second of whole training steps (forward, sequence loss, backward, clipping, AdamW) for crop sizes,
+    iteration counts and both precisions, on pre-made batches; and of each generator alone on one thread."""
+    textures = load_photographs()
+    results = {"threads": args.threads, "batch": args.batch, "torch": torch.__version__, "steps": [],
+               "generator_samples_per_s_1_thread": {}}
+    for crop in ([192, 256], [256, 352]):
+        generators = {"layered": SyntheticFlowGenerator(height=crop[0], width=crop[1], seed=0, textures=textures),
+                      "rigid": RigidSceneGenerator(height=crop[0], width=crop[1], seed=0, textures=textures)}
         torch.set_num_threads(1)
-        started = time.perf_counter()
-        for _ in range(2):
-            generator.batch(args.batch)
-        generator_rate = 2 * args.batch / (time.perf_counter() - started)
+        for name, generator in generators.items():
+            started = time.perf_counter()
+            batch = generator.batch(args.batch)
+            rate = args.batch / (time.perf_counter() - started)
+            results["generator_samples_per_s_1_thread"][f"{name} {crop[0]}x{crop[1]}"] = round(rate, 2)
         torch.set_num_threads(args.threads)
-        results.setdefault("generator_samples_per_s_1_thread", {})[f"{crop[0]}x{crop[1]}"] = round(generator_rate, 2)
-        for iterations in (4, 8, 12):
-            torch.manual_seed(0)
-            model = RAFT(small=True)
-            model.train()
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-            timings = []
-            for repeat in range(4):
-                started = time.perf_counter()
-                train_step(model, optimizer, batch, iterations)
-                if repeat:  # the first step warms up allocators
-                    timings.append(time.perf_counter() - started)
-            seconds = sorted(timings)[len(timings) // 2]
-            row = {"crop": crop, "iterations": iterations, "seconds_per_step": round(seconds, 3),
-                   "samples_per_s": round(args.batch / seconds, 2),
-                   "pixels_per_s": round(args.batch * crop[0] * crop[1] / seconds)}
-            results["steps"].append(row)
-            print(json.dumps(row), flush=True)
+        for iterations in (8, 12, 20):
+            for precision in ("float32", "bfloat16"):
+                torch.manual_seed(0)
+                model = RAFT(small=True)
+                model.train()
+                if precision == "bfloat16":
+                    model.corr = Float32Correlation(model.corr)
+                optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+                timings = []
+                for repeat in range(3):
+                    started = time.perf_counter()
+                    train_step(model, optimizer, batch, iterations, precision)
+                    if repeat:  # the first step warms up allocators
+                        timings.append(time.perf_counter() - started)
+                seconds = min(timings)
+                row = {"crop": crop, "iterations": iterations, "precision": precision,
+                       "seconds_per_step": round(seconds, 3), "samples_per_s": round(args.batch / seconds, 2)}
+                results["steps"].append(row)
+                print(json.dumps(row), flush=True)
     print(json.dumps(results["generator_samples_per_s_1_thread"]), flush=True)
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
