@@ -27,8 +27,9 @@ const APT_PACKAGES = [
   // The video job queue's store; the tests start their own instance on a free port.
   'redis-server',
 ];
-// `--training` (npm run train): photographs the generator uses as textures.
-const TRAINING_PACKAGES = ['opencv-doc', 'python3-skimage'];
+// `--training` (npm run train): photographs the generators use as textures (python/flowlib/textures.py lists them;
+// a test checks that the two lists agree).
+const TRAINING_PACKAGES = ['mate-backgrounds', 'opencv-doc', 'plasma-workspace-wallpapers', 'python3-skimage'];
 // @u4/opencv4nodejs builds against Debian's OpenCV instead of downloading and compiling its own.
 const OPENCV_ENV = {
   OPENCV4NODEJS_DISABLE_AUTOBUILD: '1',

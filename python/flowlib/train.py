@@ -32,7 +32,7 @@ from .losses import end_point_error, photometric_sequence_loss, sequence_loss
 from .raft import RAFT
 from .runs import MIX, log_run, plan_at, read_plan
 from .paths import MODELS_DIR, SHARED_DATA, TRAINING_DIR
-from .pseudolabels import PseudoLabelledPairs
+from .pseudolabels import PseudoLabelledPairs, build as build_pseudo_labels
 from .rigid import RigidSceneGenerator
 from .synthetic import SyntheticFlowGenerator, warm_start
 from .textures import PHOTOGRAPH_PACKAGES, load_photographs, photograph_files
@@ -242,8 +242,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="file names in --videos never trained on (default sintel_clip.mp4: footage of the "
                              "Sintel validation scenes' film)")
     parser.add_argument("--pseudo", default=os.path.join(TRAINING_DIR, "pseudo"), metavar="DIR",
-                        help="cache of pseudo-labelled pairs for --pseudo-share (python -m flowlib.pseudolabels makes "
-                             "it; default training/pseudo)")
+                        help="cache of pseudo-labelled pairs for --pseudo-share, made from the --videos (but "
+                             "--video-exclude) when absent (default training/pseudo)")
     parser.add_argument("--long-iterations", type=int, default=20,
                         help="refinement iterations of the --long-share steps (default 20)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="bfloat16",
@@ -329,8 +329,12 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     if args.video_share and not videos:
         raise SystemExit(f"--video-share {args.video_share}: no videos in {args.videos} (besides {args.video_exclude})")
     if args.pseudo_share and not os.path.exists(os.path.join(args.pseudo, "index.json")):
-        raise SystemExit(f"--pseudo-share {args.pseudo_share}: no pseudo-labelled pairs in {args.pseudo} (make them "
-                         f"with scripts/python -m flowlib.pseudolabels --videos DIR --out {args.pseudo})")
+        sources = video_files(args.videos, args.video_exclude.split(","))
+        if not sources:
+            raise SystemExit(f"--pseudo-share {args.pseudo_share}: no pseudo-labelled pairs in {args.pseudo}, and no "
+                             f"videos in {args.videos} (besides {args.video_exclude}) to make them from")
+        print(f"making pseudo-labelled pairs in {args.pseudo} from {len(sources)} videos", flush=True)
+        build_pseudo_labels(sources, args.pseudo)
     model = RAFT(small=True)
     from_bundled = state is None and args.init == "bundled"
     if from_bundled:
