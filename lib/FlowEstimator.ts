@@ -33,8 +33,9 @@ export interface LoadOptions {
    * Which weights: a published name (`'things'`, `'authors:raft-things'`, `'torchvision:raft_large_C_T_SKHT_V2'`;
    * see `weightsCatalogue()`), downloaded once, verified and cached; a path to a checkpoint (the authors',
    * torchvision's, FlowNetPytorch's, ptlflow's or a plain state dict); or `'random'`. Default: the model's
-   * recommended published weights (for 'raft-small', the bundled ones trained by this project). Random weights are
-   * never loaded unless asked for.
+   * recommended published weights (for 'raft-small', torchvision's `raft_small_C_T_V2`, downloaded on first use;
+   * `'bundled'` names the weights this project trained, which ship inside the package and need no network).
+   * Random weights are never loaded unless asked for.
    */
   weights?: string;
   /** Where downloaded weights are cached. Default: `$OPTICAL_FLOW_HOME`, else `~/.cache/optical-flow` (XDG). */
@@ -115,8 +116,12 @@ function modelInfo(loaded: NativeLoadResult, file: string, weights: WeightsInfo)
     throw new FlowError('ERR_MODEL_LOAD', `model file '${file}' has unreadable metadata`);
   }
   const str = (key: string, fallback: string) => (typeof raw[key] === 'string' ? raw[key] as string : fallback);
-  // Weights inside the export (the bundled trained model, or an export given by path) are described by it.
-  if (weights.source === 'export' || weights.source === 'project') weights.trainedOn = str('trained_on', weights.trainedOn);
+  // Weights inside the export (the bundled trained model, or an export given by path) are described by it: what
+  // they were trained on and the figures measured when it was made.
+  if (weights.source === 'export' || weights.source === 'project') {
+    weights.trainedOn = str('trained_on', weights.trainedOn);
+    if (typeof raw.metrics === 'object' && raw.metrics !== null) weights.metrics = raw.metrics as WeightsInfo['metrics'];
+  }
   return {
     name: str('name', 'unnamed'),
     arch: str('arch', 'unknown'),

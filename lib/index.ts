@@ -5,7 +5,7 @@ export { FlowField } from './FlowField';
 export { FlowError } from './FlowError';
 export type { FlowErrorCode } from './FlowError';
 export type { FrameInput, ImageLike, MatLike, PixelFormat } from './Frame';
-export { architectures, bundledModels } from './models';
+export { architectures, bundledModels, DEFAULT_MODEL } from './models';
 export type { ArchitectureProperties } from './models';
 export { capabilities } from './capabilities';
 export { registerWeights, weightsCatalogue } from './weights/catalogue';

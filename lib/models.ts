@@ -17,6 +17,8 @@ export interface ArchitectureProperties {
 }
 
 export const MODELS_DIR = path.join(PACKAGE_ROOT, 'models');
+/** The model `load()`, the command line and the service use when none is named. */
+export const DEFAULT_MODEL = 'raft-small';
 const REGISTRY_FILE = path.join(MODELS_DIR, 'architectures.json');
 
 let registry: Record<string, ArchitectureProperties> | undefined;

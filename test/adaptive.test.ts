@@ -12,7 +12,7 @@ describe('adaptive iterations (tolerance)', function () {
   const [a, b] = syntheticPair(128, 96, 3, 2);
 
   before(async () => {
-    flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS });
+    flow = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS });
   });
   after(() => flow?.dispose());
 

@@ -19,7 +19,7 @@ describe('the caching CPU allocator', function () {
       const { FlowEstimator } = require(${JSON.stringify(path.join(ROOT, 'dist', 'lib'))});
       const { syntheticPair } = require(${JSON.stringify(path.join(ROOT, 'dist', 'test', 'helpers'))});
       (async () => {
-        const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: 2 });
+        const flow = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: 2 });
         const fields = [];
         for (const [w, h] of SIZES) {
           const [a, b] = syntheticPair(w, h, 4, -3);

@@ -10,7 +10,7 @@ import { hasSharedData, readPpm, SHARED_DATA, THREADS } from './helpers';
 describe('the bundled RAFT-S (trained by this project)', function () {
   this.timeout(180_000);
   let flow: FlowEstimator;
-  before(async () => { flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS }); });
+  before(async () => { flow = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS }); });
   after(() => flow?.dispose());
 
   const zeroLike = (truth: FlowField) => new FlowField(truth.width, truth.height, new Float32Array(truth.data.length));

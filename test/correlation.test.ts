@@ -18,7 +18,7 @@ describe('correlation on the fly equals the all-pairs volume', function () {
   const [a, b] = syntheticPair(200, 120, 7, -4);
 
   before(async () => {
-    small = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS });
+    small = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS });
     large = await FlowEstimator.load({ model: exportModel('raft', { seed: 3 }), device: 'cpu', threads: THREADS });
   });
   after(async () => { await small?.dispose(); await large?.dispose(); });
@@ -62,7 +62,7 @@ describe('correlation on the fly equals the all-pairs volume', function () {
 describe("correlation: 'auto' by frame size, and bad values", function () {
   this.timeout(120_000);
   let flow: FlowEstimator;
-  before(async () => { flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS }); });
+  before(async () => { flow = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS }); });
   after(() => flow?.dispose());
 
   it('auto keeps the volume while it is under the limit and computes on the fly above it', () => {

@@ -89,7 +89,7 @@ describe('hostile exports are coded errors on load, or on the estimate that woul
 describe('frames too large for the memory limit are refused before anything is allocated', function () {
   this.timeout(60_000);
   let flow: FlowEstimator;
-  before(async () => { flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS }); });
+  before(async () => { flow = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS }); });
   after(() => flow?.dispose());
 
   it('a 2048x1536 pair on raft-small with the all-pairs volume, with the default limit (half the machine\'s memory)', async () => {
@@ -102,7 +102,7 @@ describe('frames too large for the memory limit are refused before anything is a
   });
 
   it('a lower memoryLimit refuses 640x512 and accepts 320x256, for pairs and for streams', async () => {
-    const small = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS, memoryLimit: 256 * 2 ** 20 });
+    const small = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS, memoryLimit: 256 * 2 ** 20 });
     try {
       const frame = (w: number, h: number) => ({ data: new Uint8Array(w * h * 3).map((_, i) => i % 251), width: w, height: h });
       await assert.rejects(small.estimate(frame(640, 512), frame(640, 512)),
@@ -114,7 +114,7 @@ describe('frames too large for the memory limit are refused before anything is a
     } finally {
       await small.dispose();
     }
-    await assert.rejects(FlowEstimator.load({ model: 'raft-small', memoryLimit: 1000 }),
+    await assert.rejects(FlowEstimator.load({ model: 'raft-small', weights: 'bundled', memoryLimit: 1000 }),
       (e: RangeError & { code?: string }) => e instanceof RangeError && e.code === 'ERR_OUT_OF_RANGE' && /memoryLimit/.test(e.message));
   });
 });

@@ -47,7 +47,7 @@ describe('video jobs on BullMQ workers', function () {
     writeClip(path.join(input, 'clip.avi'), 8);
     clip = fs.readFileSync(path.join(input, 'clip.avi'));
     redis = await RedisServer.start(path.join(dir, 'redis'));
-    server = await createFlowServer({ models: ['raft-small'], threads: 1, redis: redis.url, sharedDir: shared, inputDir: input });
+    server = await createFlowServer({ models: ['raft-small=bundled'], threads: 1, redis: redis.url, sharedDir: shared, inputDir: input });
     base = await server.listen({ port: 0 });
   });
   after(async () => {
@@ -162,7 +162,7 @@ describe('video jobs on BullMQ workers', function () {
     });
 
     it('says 409 while a job is not done (a queue no worker serves)', async function () {
-      const idle = await createFlowServer({ models: ['raft-small'], threads: 1, redis: redis.url, sharedDir: shared, inputDir: input, queueName: 'nobody-serves-this' });
+      const idle = await createFlowServer({ models: ['raft-small=bundled'], threads: 1, redis: redis.url, sharedDir: shared, inputDir: input, queueName: 'nobody-serves-this' });
       try {
         const url = await idle.listen({ port: 0 });
         const submitted = await (await fetch(`${url}/v1/jobs`, { method: 'POST', body: JSON.stringify({ path: 'clip.avi' }), headers: { 'content-type': 'application/json' } })).json() as { id: string };

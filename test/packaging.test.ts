@@ -58,7 +58,7 @@ Module._resolveFilename = function (request, ...rest) {
 };`);
     const program = `(async () => {
   const { FlowEstimator, VideoFlowSession } = require(${JSON.stringify(path.join(ROOT, 'dist', 'lib'))});
-  const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: 2 });
+  const flow = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: 2 });
   const a = { data: new Uint8Array(64 * 64 * 3).map((_, i) => (i * 37) % 251), width: 64, height: 64 };
   const field = await flow.estimate(a, a, { iterations: 2 });
   let video;

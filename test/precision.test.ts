@@ -14,8 +14,8 @@ describe('precision: bfloat16', function () {
   let bfloat16: FlowEstimator;
 
   before(async () => {
-    float32 = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS });
-    bfloat16 = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS, precision: 'bfloat16' });
+    float32 = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS });
+    bfloat16 = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS, precision: 'bfloat16' });
   });
   after(async () => {
     await float32?.dispose();

@@ -42,7 +42,7 @@ describe('HTTP service', function () {
   const [a, b] = syntheticPair(96, 64, 3, 2);
 
   before(async function () {
-    server = await createFlowServer({ models: ['raft-small'], threads: THREADS, maxPixels: 200 * 200, bodyLimit: 300_000, queueLimit: 2, maxIterations: 24 });
+    server = await createFlowServer({ models: ['raft-small=bundled'], threads: THREADS, maxPixels: 200 * 200, bodyLimit: 300_000, queueLimit: 2, maxIterations: 24 });
     base = await server.listen({ port: 0 });
     [pngA, pngB] = await Promise.all([png(a), png(b)]);
   });
@@ -72,7 +72,7 @@ describe('HTTP service', function () {
     assert.match(response.headers.get('server-timing') ?? '', /^model;desc="queued and inferred";dur=\d+(\.\d+)?$/);
     const flow = decodeFlo(new Uint8Array(await response.arrayBuffer()));
     assert.deepEqual([flow.width, flow.height], [96, 64]);
-    const direct = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads: THREADS });
+    const direct = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads: THREADS });
     try {
       const expected = await direct.estimate(a, b);
       assert.ok(maxAbsDiff(flow.data, expected.data) < 1e-4, `max |diff| ${maxAbsDiff(flow.data, expected.data)}`);
@@ -187,7 +187,7 @@ describe('HTTP service', function () {
   });
 
   it('504 past the deadline; the inference is cancelled and the model serves the next request', async function () {
-    const tight = await createFlowServer({ models: ['raft-small'], threads: THREADS, deadline: 60, queueLimit: 8 });
+    const tight = await createFlowServer({ models: ['raft-small=bundled'], threads: THREADS, deadline: 60, queueLimit: 8 });
     try {
       const url = await tight.listen({ port: 0 });
       const [x, y] = syntheticPair(256, 192, 2, 1);
@@ -259,7 +259,7 @@ describe('HTTP service', function () {
   });
 
   it('shutdown past its timeout aborts the work in flight with 503 and still frees everything', async function () {
-    const short = await createFlowServer({ models: ['raft-small'], threads: THREADS, shutdownTimeout: 50 });
+    const short = await createFlowServer({ models: ['raft-small=bundled'], threads: THREADS, shutdownTimeout: 50 });
     const url = await short.listen({ port: 0 });
     const [x, y] = syntheticPair(320, 240, 2, 1);
     const inFlight = fetch(`${url}/v1/flow`, { method: 'POST', body: form({ frameA: await png(x), frameB: await png(y), iterations: '24' }) });
@@ -270,7 +270,7 @@ describe('HTTP service', function () {
   });
 
   it('`optical-flow serve` answers the README\'s curl lines, and drains on SIGTERM: the request in flight gets its flow, new connections are refused, exit code 0', async function () {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'serve', '--port', '0', '--threads', String(THREADS)],
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'serve', '--port', '0', '--threads', String(THREADS), '--model', 'raft-small=bundled'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
     let output = '';
     const address = await new Promise<string>((resolve, reject) => {

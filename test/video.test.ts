@@ -116,7 +116,7 @@ describe('the demo and the CLI', function () {
     if (!hasSharedData()) this.skip();
     const prefix = path.join(tmpDir(), 'cli-pair');
     const result = run(['estimate', path.join(SHARED_DATA, 'formats', '00001_img1.ppm'), path.join(SHARED_DATA, 'formats', '00001_img2.ppm'),
-      '--out', prefix, '--iterations', '2']);
+      '--out', prefix, '--iterations', '2', '--weights', 'bundled']);
     assert.equal(result.status, 0, result.stderr);
     assert.ok(fs.existsSync(`${prefix}.flo`) && fs.existsSync(`${prefix}.png`));
   });
@@ -124,7 +124,7 @@ describe('the demo and the CLI', function () {
   it('evaluates folders with ground truth into an EPE table', function () {
     if (!hasSharedData()) this.skip();
     const json = path.join(tmpDir(), 'eval.json');
-    const result = run(['eval', path.join(SHARED_DATA, 'sintel'), path.join(SHARED_DATA, 'formats'), '--iterations', '2', '--json', json]);
+    const result = run(['eval', path.join(SHARED_DATA, 'sintel'), path.join(SHARED_DATA, 'formats'), '--iterations', '2', '--weights', 'bundled', '--json', json]);
     assert.equal(result.status, 0, result.stderr);
     const rows = JSON.parse(fs.readFileSync(json, 'utf8'));
     assert.deepEqual(rows.map((r: { pairs: number }) => r.pairs), [1, 1]);

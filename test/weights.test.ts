@@ -95,7 +95,7 @@ describe('published weights by name (a local server serving look-alikes of each 
         assert.equal(flow.info.arch, entry.architecture);
         assert.equal(flow.info.weights.pretrained, true);
         assert.ok(flow.info.weights.licence && flow.info.weights.trainedOn, entry.name);
-        assert.deepEqual(flow.info.weights.metrics, entry.metrics);
+        assert.deepEqual(flow.info.weights.metrics, entry.bundled ? flow.info.raw.metrics : entry.metrics);
         if (entry.sha256) assert.equal(flow.info.weights.sha256, entry.sha256);
         seen.push(`${entry.name} (${flow.info.weights.keyFormat ?? 'bundled'}${flow.info.divFlow ? `, div_flow ${flow.info.divFlow}` : ''})`);
       } finally {
@@ -156,9 +156,26 @@ describe('published weights by name (a local server serving look-alikes of each 
     }
     assert.ok(maxAbs(fields[0]) > 0.01 && fields[0].every(Number.isFinite), 'random weights give a real, finite flow');
     assert.equal(maxAbsDiff(fields[0], fields[1]), 0, 'the same seed gives the same weights');
-    const bundled = await load({ offline: true, cacheDir: cache });
+    // raft-small's default is torchvision's published RAFT-S; offline, the error names the weights that need no
+    // network rather than falling back to them.
+    await rejectsWith(load({ offline: true, cacheDir: cache }), 'ERR_OFFLINE',
+      /weights 'torchvision:raft_small_C_T_V2' are not in the cache .*These are 'raft-small's default weights; the weights trained by this project ship with the package and need no network: weights: 'bundled'$/);
+    const bundled = await load({ weights: 'bundled', offline: true, cacheDir: cache });
     try {
-      assert.equal(bundled.info.weights.name, 'project:raft-small', 'raft-small defaults to the bundled trained weights');
+      assert.equal(bundled.info.weights.name, 'project:raft-small');
+    } finally {
+      await bundled.dispose();
+    }
+  });
+
+  it('describes the bundled weights with the figures their export carries', async () => {
+    const bundled = await load({ weights: 'bundled', offline: true, cacheDir: freshCache() });
+    try {
+      const raw = bundled.info.raw.metrics as Record<string, Record<string, number>>;
+      assert.ok(raw && raw['kitti-2015-training-samples-5'].fl_all > 0, JSON.stringify(bundled.info.raw));
+      assert.deepEqual(bundled.info.weights.metrics, raw);
+      assert.deepEqual(weightsCatalogue().find((e) => e.name === 'project:raft-small')!.metrics, {},
+        'models/weights.json restates no figure of the bundled weights');
     } finally {
       await bundled.dispose();
     }

@@ -224,8 +224,8 @@ async function benchSamples(threads: number) {
     fs.writeFileSync(list, JSON.stringify(samples.map((s) => [s.a, s.b])));
     const eager = baseline<{ seconds: number[] }>(['pairs', '--model', exportWithWeights('raft-small'), '--list', list, '--out-dir', dir, '--threads', String(threads)]);
     const eagerFlows = samples.map((s, k) => new FlowField(s.truth.width, s.truth.height, new Float32Array(fs.readFileSync(path.join(dir, `${k}.bin`)).buffer.slice(0))));
-    const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads });
-    const mixed = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads, precision: 'bfloat16' });
+    const flow = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads });
+    const mixed = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads, precision: 'bfloat16' });
     const frames = samples.map((s) => [readImage(s.a), readImage(s.b)]);
     await flow.estimate(frames[0][0], frames[0][1], { iterations: 1 });
     await mixed.estimate(frames[0][0], frames[0][1], { iterations: 1 });
@@ -288,8 +288,8 @@ async function benchVideo(threads: number) {
     const epeOf = (fields: FlowField[]) => fields.reduce((s, f, k) => s + flowMetrics(f, clip.truth[k]).epe, 0) / fields.length;
     const plain = baseline<{ seconds: number; pairs: number }>(['video', '--model', exportWithWeights('raft-small'), '--video', file, '--out-dir', dir, '--threads', String(threads)]);
     const plainFields = clip.truth.slice(0, plain.pairs).map((_, k) => new FlowField(clip.width, clip.height, new Float32Array(fs.readFileSync(path.join(dir, `${k}.bin`)).buffer.slice(0))));
-    const flow = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads });
-    const mixed = await FlowEstimator.load({ model: 'raft-small', device: 'cpu', threads, precision: 'bfloat16' });
+    const flow = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads });
+    const mixed = await FlowEstimator.load({ model: 'raft-small', weights: 'bundled', device: 'cpu', threads, precision: 'bfloat16' });
     const [a, b] = noisePair(clip.width, clip.height);
     await flow.estimate(a, b, { iterations: 1 });
     await mixed.estimate(a, b, { iterations: 1 });

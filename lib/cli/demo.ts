@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { colorWheelLegend, FlowEstimator, FlowField, flowMetrics, flowToColor, sideBySide, VideoFlowSession } from '..';
+import { colorWheelLegend, DEFAULT_MODEL, FlowEstimator, FlowField, flowMetrics, flowToColor, sideBySide, VideoFlowSession, weightsCatalogue } from '..';
 import { PACKAGE_ROOT } from '../binding';
 import { matFromRgb, opencv, rgbFromMat, VideoWriterLike } from '../opencv';
 import { makeDemoClip } from './demoClip';
@@ -25,9 +25,11 @@ export const demoCommand: CommandSpec = {
     'clip with known motion and reports the error against it.',
   options: {
     ...MODEL_LOAD_OPTIONS,
+    weights: { ...MODEL_LOAD_OPTIONS.weights, help: "published weights, a checkpoint, or random (default: the model's " +
+      "bundled weights where it has them, so that the demo runs offline; else its recommended ones)" },
     video: { type: 'string', value: 'FILE', help: 'a video file to read' },
     camera: { type: 'string', value: 'N', help: 'a camera to read' },
-    model: { type: 'string', value: 'M', help: 'model name or export (default raft-small)' },
+    model: { type: 'string', value: 'M', help: `model name or export (default ${DEFAULT_MODEL})` },
     iterations: { type: 'string', value: 'N', help: 'refinement iterations (default: the model\'s)' },
     out: { type: 'string', value: 'DIR', help: 'output folder (default demo-output)' },
     'max-frames': { type: 'string', value: 'N', help: 'stop after N frames' },
@@ -56,9 +58,11 @@ export const demoCommand: CommandSpec = {
       truth = clip.truth;
       console.log(`made a ${clip.frames.length}-frame clip with known motion: ${source}`);
     }
-    const modelName = stringOption(values, 'model') ?? 'raft-small';
+    const modelName = stringOption(values, 'model') ?? DEFAULT_MODEL;
     const maxFrames = integerOption(values, 'max-frames');
-    const flow = await FlowEstimator.load(loadOptions(values, modelName));
+    // The demo runs offline by default: the weights that ship with the package, where the model has them.
+    const bundled = weightsCatalogue().find((e) => e.bundled && e.model === modelName);
+    const flow = await FlowEstimator.load({ ...loadOptions(values, modelName), weights: stringOption(values, 'weights') ?? bundled?.name });
     const session = VideoFlowSession.open(flow, source, { iterations: integerOption(values, 'iterations'), maxFrames });
     const window = values.window === true && !!process.env.DISPLAY;
     const legend = colorWheelLegend(48);

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { FlowEstimator, flowToColor, writeFlo } from '..';
+import { DEFAULT_MODEL, FlowEstimator, flowToColor, writeFlo } from '..';
 import { readImage, writePng } from './images';
 import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, MODEL_LOAD_OPTIONS } from './options';
 
@@ -22,7 +22,7 @@ export const estimateCommand: CommandSpec = {
     // Checked before the inference, so that a wrong --out does not cost the result.
     if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new UsageError(`--out: folder '${outDir}' does not exist`);
     const frames = [readImage(a), readImage(b)];
-    const flow = await FlowEstimator.load(loadOptions(values, stringOption(values, 'model') ?? 'raft-small'));
+    const flow = await FlowEstimator.load(loadOptions(values, stringOption(values, 'model') ?? DEFAULT_MODEL));
     try {
       const field = await flow.estimate(frames[0], frames[1], { iterations: integerOption(values, 'iterations') });
       writeFlo(`${out}.flo`, field);

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { FlowEstimator, FlowField, FlowMetrics, flowMetrics, poolMetrics, readFlo } from '..';
+import { DEFAULT_MODEL, FlowEstimator, FlowField, FlowMetrics, flowMetrics, poolMetrics, readFlo } from '..';
 import { findPairs, GroundTruthPair, readTruth } from './groundTruthPairs';
 import { readImage } from './images';
 import { PYTHON, PYTHON_PACKAGE, runPython } from './python';
@@ -65,7 +65,7 @@ export const evaluateCommand: CommandSpec = {
     const classical = classicalOption === undefined ? [] : classicalOption === 'all' ? [...CLASSICAL_METHODS] : classicalOption.split(',');
     const unknown = classical.find((m) => !(CLASSICAL_METHODS as readonly string[]).includes(m));
     if (unknown !== undefined) throw new UsageError(`--classical: unknown method '${unknown}'; the methods are ${CLASSICAL_METHODS.join(', ')}, or all`);
-    const modelOption = stringOption(values, 'model') ?? 'raft-small';
+    const modelOption = stringOption(values, 'model') ?? DEFAULT_MODEL;
     const models = modelOption === '' ? [] : modelOption.split(',');
     if (models.length === 0 && classical.length === 0) throw new UsageError('nothing to evaluate: give a --model or --classical');
     const iterations = integerOption(values, 'iterations');

@@ -2,6 +2,7 @@
 // each. `createFlowServer` validates what it is given against this table; `optical-flow serve` reads flags and
 // the environment through it; the README's list is this table.
 import type { DeviceName } from '../FlowEstimator';
+import { DEFAULT_MODEL } from '..';
 import * as is from '../validate';
 
 /** A model the server loads at start: a model name (its recommended weights) or a model with named weights. */
@@ -57,7 +58,7 @@ export interface ServerSetting {
 const MiB = 2 ** 20;
 
 export const SERVER_SETTINGS: readonly ServerSetting[] = [
-  { option: 'models', flag: 'model', env: 'OPTICAL_FLOW_MODELS', kind: 'list', value: 'M[=WEIGHTS],...', default: 'raft-small',
+  { option: 'models', flag: 'model', env: 'OPTICAL_FLOW_MODELS', kind: 'list', value: 'M[=WEIGHTS],...', default: DEFAULT_MODEL,
     help: 'models to serve, comma-separated, each optionally with named weights (the first is the default)' },
   { option: 'maxIterations', flag: 'max-iterations', env: 'OPTICAL_FLOW_MAX_ITERATIONS', kind: 'integer', value: 'N', default: 32, min: 1, max: 100,
     help: 'largest iterations a request may ask for' },
@@ -120,7 +121,7 @@ export function resolveServerOptions(options: FlowServerOptions | undefined): Re
   };
   const text = (name: keyof FlowServerOptions): string | undefined =>
     opts[name] === undefined ? undefined : is.string(name, opts[name]);
-  const list = opts.models ?? ['raft-small'];
+  const list = opts.models ?? [DEFAULT_MODEL];
   if (!Array.isArray(list) || list.length === 0) throw is.typeError('models', 'a non-empty array of model names or { model, weights }', list);
   const models = list.map((entry, i) => {
     if (typeof entry === 'string') return parseServedModel(is.string(`models[${i}]`, entry));

@@ -3,8 +3,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FlowError } from '../FlowError';
-import { architectures, resolveModel } from '../models';
-import { findWeights, keyFormatsFor, recommendedWeights, weightsSource, type KeyFormat, type WeightsEntry, type WeightsMetrics } from './catalogue';
+import { architectures, DEFAULT_MODEL, resolveModel } from '../models';
+import { findWeights, keyFormatsFor, recommendedWeights, weightsCatalogue, weightsSource, type KeyFormat, type WeightsEntry, type WeightsMetrics } from './catalogue';
 import { WeightsStore } from './WeightsStore';
 
 /** What `flow.info.weights` says about the weights a model runs with. */
@@ -55,6 +55,23 @@ function describeEntry(entry: WeightsEntry, located: { path: string; verificatio
 }
 
 /**
+ * The weights' file. When the architecture's recommended weights (chosen because none were named) cannot be had
+ * without the network, the error says which weights need none: never a silent fallback to other weights.
+ */
+async function fetchOrNameBundled(store: WeightsStore, entry: WeightsEntry, byDefault: boolean) {
+  try {
+    return await store.fetch(entry);
+  } catch (error) {
+    const bundled = weightsCatalogue().find((e) => e.bundled && e.architecture === entry.architecture);
+    const code = (error as FlowError).code;
+    if (!byDefault || !bundled || (code !== 'ERR_OFFLINE' && code !== 'ERR_DOWNLOAD')) throw error;
+    const alias = bundled.aliases[0] ?? bundled.name;
+    throw new FlowError(code, `${(error as Error).message}. These are '${entry.architecture}'s default weights; the ` +
+      `weights trained by this project ship with the package and need no network: weights: '${alias}'`);
+  }
+}
+
+/**
  * The export and weights for `model` (a name or an export's path) and `weights` (a published name, a file,
  * 'random', or undefined for the architecture's recommended published weights).
  */
@@ -65,7 +82,7 @@ export async function resolveWeights(model: string | undefined, weights: string 
   if (weights !== undefined && weights !== RANDOM && !looksLikePath(weights)) {
     entry = findWeights(weights, modelIsPath ? undefined : model);
   }
-  const modelName = model ?? entry?.model ?? 'raft-small';
+  const modelName = model ?? entry?.model ?? DEFAULT_MODEL;
   const architecture = entry?.architecture ?? (modelIsPath ? undefined : modelName);
   const modelPath = resolveModel(modelIsPath ? modelName : architecture ?? modelName);
 
@@ -93,7 +110,7 @@ export async function resolveWeights(model: string | undefined, weights: string 
       throw new FlowError('ERR_WEIGHTS', `'${modelName}' has no published weights; give weights (a file) or weights: 'random' for random ones`);
     }
   }
-  const located = await store.fetch(entry);
+  const located = await fetchOrNameBundled(store, entry, weights === undefined);
   const keyFormats = keyFormatsFor(entry.architecture, entry);
   if (entry.bundled) {
     return { modelPath: located.path, keyFormats: [], inputBgr: entry.inputOrder === 'bgr', weights: describeEntry(entry, located) };

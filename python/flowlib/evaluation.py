@@ -156,6 +156,24 @@ def selection_score(scores: Dict[str, Dict[str, float]], reference: Dict[str, Di
     return float(np.exp(np.mean(np.log(ratios)))) if ratios else float("nan")
 
 
+# How the catalogue (models/weights.json) and `flow.info.weights.metrics` name the shared sets, with their sizes:
+# the figures of the bundled weights travel inside their export (metadata `metrics`), written from these.
+CATALOGUE_SETS = {"chairs": "flyingchairs-samples-9", "sintel": "sintel-training-samples-5",
+                  "kitti2015": "kitti-2015-training-samples-5", "kitti2012": "kitti-2012-training-samples-2"}
+
+
+def catalogue_metrics(scores: Dict[str, Dict[str, float]]) -> Dict[str, Dict[str, float]]:
+    """{catalogue set name: {epe, fl_all in percent}} of evaluate_full's results, rounded as the catalogue is."""
+    out = {}
+    for name, label in CATALOGUE_SETS.items():
+        if name in scores:
+            row = {"epe": round(scores[name]["epe"], 3)}
+            if name.startswith("kitti"):
+                row["fl_all"] = round(100 * scores[name]["fl_all"], 2)
+            out[label] = row
+    return out
+
+
 def raft_method(model: torch.nn.Module, iterations: int = 12, *, arch: str = "raft-small",
                 initial: Optional[Method] = None) -> Method:
     """Wraps an eager RAFT as a method, padded and cropped as the addon does for that architecture. With `initial`,

@@ -42,7 +42,7 @@ def strip_weights(module: torch.jit.ScriptModule, memo: dict = None) -> None:
 
 
 def export(arch: str, out: str, *, weights: str = None, source: str = "auto", seed: int = 0,
-           name: str = None, trained_on: str = None, weightless: bool = False) -> dict:
+           name: str = None, trained_on: str = None, weightless: bool = False, metrics: dict = None) -> dict:
     torch.manual_seed(seed)
     model = models.build(arch)
     if weights:
@@ -61,6 +61,8 @@ def export(arch: str, out: str, *, weights: str = None, source: str = "auto", se
                            weights_source=os.path.basename(weights) if weights else (
                                "none" if weightless else "random"))
     info["weightless"] = weightless
+    if metrics:
+        info["metrics"] = metrics
     if hasattr(model, "div_flow"):
         info["div_flow"] = model.div_flow
     models.attach_metadata(model, info)
@@ -74,9 +76,9 @@ def export(arch: str, out: str, *, weights: str = None, source: str = "auto", se
     return info
 
 
-def reexport(source: str, out: str, trained_on: str = None) -> dict:
+def reexport(source: str, out: str, trained_on: str = None, measure: bool = False) -> dict:
     """Writes an export again with this version's code (new entry points), keeping its weights and metadata (but
-    `trained_on`, when given)."""
+    `trained_on`, when given); with `measure`, its metrics are measured anew on the shared validation sets."""
     scripted = torch.jit.load(source, map_location="cpu")
     info = json.loads(scripted.flow_metadata)
     if trained_on:
@@ -86,6 +88,12 @@ def reexport(source: str, out: str, trained_on: str = None) -> dict:
     if hasattr(model, "div_flow"):
         model.div_flow = scripted.div_flow
     model.eval()
+    if measure:
+        from .evaluation import catalogue_metrics, evaluate_full, raft_method, validation_sets
+        sets = validation_sets(names=["chairs", "sintel", "kitti2015", "kitti2012"])
+        if not sets:
+            raise checkpoints.CheckpointError("--measure needs the shared validation data")
+        info["metrics"] = catalogue_metrics(evaluate_full(raft_method(model, arch=info["arch"]), sets))
     info.update({key: value for key, value in models.metadata(info["arch"], name=info["name"],
                                                               trained_on=info["trained_on"],
                                                               weights_source=info["weights_source"]).items()
@@ -111,9 +119,12 @@ def main(argv=None) -> int:
     parser.add_argument("--trained-on",
                         help="what the weights were trained on (with --reexport: replaces the export's)")
     parser.add_argument("--weightless", action="store_true", help="the architecture alone, without its weights")
+    parser.add_argument("--measure", action="store_true",
+                        help="with --reexport: measure the export's metrics on the shared validation sets and "
+                             "write them into its metadata")
     args = parser.parse_args(argv)
     if args.reexport:
-        print(json.dumps({"out": args.out, **reexport(args.reexport, args.out, args.trained_on)}))
+        print(json.dumps({"out": args.out, **reexport(args.reexport, args.out, args.trained_on, args.measure)}))
         return 0
     if not args.arch:
         parser.error("--arch is required (or --reexport)")

@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 
 from .baselines import methods as baseline_methods
-from .evaluation import SET_NAMES, evaluate_full, raft_method, selection_score, validation_sets
+from .evaluation import SET_NAMES, catalogue_metrics, evaluate_full, raft_method, selection_score, validation_sets
 from .losses import end_point_error, photometric_sequence_loss, sequence_loss
 from .raft import RAFT
 from .runs import MIX, log_run, plan_at, read_plan
@@ -541,8 +541,8 @@ def export_best(best_path: str) -> int:
                               if os.path.exists(state_path) else {})
     video = "; self-supervised on unlabelled real video" if mix.get("video_share") else ""
     info = export("raft-small", BUNDLED_EXPORT, weights=weights, name="raft-small",
-                  trained_on=f"synthetic layered affine scenes (python/flowlib/synthetic.py){video}, "
-                             f"step {best['step']}; {scores}")
+                  trained_on=f"synthetic scenes (python/flowlib/synthetic.py, rigid.py){video}, "
+                             f"step {best['step']}; {scores}", metrics=catalogue_metrics(best.get("scores", {})))
     os.remove(weights)
     print(json.dumps(info))
     return 0
