@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // optical-flow: estimate a pair, run the demo, evaluate folders against ground truth, manage weights, serve, run
-// video jobs, benchmark.
-import { benchCommand } from './bench';
+// video jobs.
 import { demoCommand } from './demo';
 import { estimateCommand } from './estimate';
 import { evaluateCommand } from './evaluate';
@@ -10,7 +9,7 @@ import { serveCommand } from './serve';
 import { weightsCommand } from './weights';
 import { workerCommand } from './worker';
 
-export const COMMANDS: readonly CommandSpec[] = [estimateCommand, demoCommand, evaluateCommand, weightsCommand, serveCommand, workerCommand, benchCommand];
+export const COMMANDS: readonly CommandSpec[] = [estimateCommand, demoCommand, evaluateCommand, weightsCommand, serveCommand, workerCommand];
 
 /** Runs the CLI on `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {

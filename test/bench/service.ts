@@ -17,7 +17,7 @@ import { freePort, hasRedis, RedisServer } from '../RedisServer';
 import { makeDemoClip } from '../../lib/cli/demoClip';
 import { matFromRgb, opencv } from '../../lib/opencv';
 
-const OUT = path.join(ROOT, 'bench', 'service.json');
+const OUT = path.join(ROOT, 'bench', 'results', 'service.json');
 const DURATION = Number(process.env.BENCH_SECONDS ?? 20);
 const QUEUE_LIMIT = 4;
 

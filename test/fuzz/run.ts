@@ -55,7 +55,7 @@ async function main() {
     const seconds = (Date.now() - started) / 1000;
     console.log(`${summary.results.length} cases in ${seconds.toFixed(0)} s: ${summary.signals} signals, ${summary.hangs} hangs, ` +
       `${summary.overMemory} over memory, ${summary.uncoded} without the right code; peak worker RSS ${(summary.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
-    const out = path.join(ROOT, 'bench', 'fuzz.json');
+    const out = path.join(ROOT, 'bench', 'results', 'fuzz.json');
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, JSON.stringify({
       date: new Date().toISOString(), seed, seconds, signals: summary.signals, hangs: summary.hangs, overMemory: summary.overMemory,

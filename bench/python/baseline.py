@@ -1,4 +1,5 @@
-"""The baselines `optical-flow bench` measures the library against (run with /usr/bin/python3).
+"""The PyTorch side of the benchmarks (bench/), run with Debian's /usr/bin/python3 where torchvision's RAFT is the
+baseline (torch 1.13 + torchvision 0.14), with scripts/python otherwise; PYTHONPATH holds python/.
 
     baseline.py time --model M.pt --size W H [--iterations N --threads T --repeat R]
         Median seconds per pair of torchvision's RAFT (eager) with the export's weights (this package's eager model
