@@ -63,7 +63,8 @@ def read(path: str, width: int, height: int) -> torch.Tensor:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--impl", required=True, choices=("torchvision", "eager", "channels-last", "autocast", "compile"))
+    parser.add_argument("--impl", required=True,
+                        choices=("torchvision", "eager", "channels-last", "autocast", "compile"))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
