@@ -66,6 +66,12 @@ void CheckIsExport(const std::string& path) {
 ModelInfo TorchModel::Load(const LoadOptions& options) {
   at::set_num_threads(options.threads);
   device_ = Device::Resolve(options.device);
+  if (device_.is_cuda()) {
+    // CUDA flows equal CPU flows to about 1e-3 px only in true float32: TensorFloat-32 (LibTorch's default for
+    // cuDNN convolutions) rounds their inputs to 10 bits of mantissa. precision: 'bfloat16' is the fast path.
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
   CheckIsExport(options.modelPath);
   try {
     module_ = torch::jit::load(options.modelPath, torch::kCPU);

@@ -189,7 +189,7 @@ function main() {
   if (debianBuild) buildAddon('native-debian', 'build-debian', DEBIAN_TORCH_DIR);
 
   const tsInputs = hashOf(['tsconfig.json', ...filesUnder('lib', (f) => f.endsWith('.ts')),
-    ...filesUnder('test', (f) => f.endsWith('.ts')), ...filesUnder('bench', (f) => f.endsWith('.ts'))]);
+    ...['test', 'bench', 'gpu-check'].flatMap((dir) => filesUnder(dir, (f) => f.endsWith('.ts')))]);
   step('typescript', tsInputs, ['dist/lib/index.js'], () => {
     fs.rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
     run(process.execPath, [path.join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);

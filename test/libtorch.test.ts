@@ -123,3 +123,53 @@ for (const variant of VARIANTS) {
     });
   });
 }
+
+// The check a GPU machine will run (gpu-check/), tried here on the CUDA build without a GPU: its program answers
+// what it can, and its kit fits the 64 MiB a lent machine takes.
+describe('the GPU check (gpu-check/), without a GPU', function () {
+  this.timeout(300_000);
+  const binding = path.join(ROOT, 'build-cuda', 'Release', 'optical_flow.node');
+  const python = VARIANTS[0].python;
+
+  before(function () {
+    if (!fs.existsSync(binding) || !fs.existsSync(python)) {
+      console.log(`      skipped: ${binding} is not built (\`npm run setup -- --cuda-build\` builds it; CI does)`);
+      this.skip();
+    }
+  });
+
+  it('runs against the CUDA build and says that no GPU is visible', () => {
+    const dir = fs.mkdtempSync(path.join(tmpDir(), 'gpu-check-'));
+    const exports: Record<string, string> = {};
+    for (const arch of ARCHITECTURES) {
+      exports[arch] = path.join(dir, `${arch}.pt`);
+      const made = spawnSync(python, ['-m', 'flowlib.export', '--arch', arch, '--out', exports[arch], '--seed', '7'],
+        { encoding: 'utf8', env: { ...process.env, PYTHONPATH: path.join(ROOT, 'python') } });
+      assert.equal(made.status, 0, made.stderr);
+    }
+    fs.writeFileSync(path.join(dir, 'exports.json'), JSON.stringify(exports));
+    const report = path.join(dir, 'report.json');
+    const args = [path.join(ROOT, 'dist', 'gpu-check', 'check.js'), '--exports', path.join(dir, 'exports.json'), '--out', report];
+    const env = { ...process.env, OPTICAL_FLOW_BINDING: binding };
+    const strict = spawnSync(process.execPath, args, { encoding: 'utf8', env });
+    assert.equal(strict.status, 1, 'without a GPU the check fails unless told to allow it');
+    assert.match(strict.stdout, /FAIL a CUDA device is visible/);
+    const allowed = spawnSync(process.execPath, [...args, '--allow-no-gpu'], { encoding: 'utf8', env });
+    assert.equal(allowed.status, 0, allowed.stdout + allowed.stderr);
+    const checks = (JSON.parse(fs.readFileSync(report, 'utf8')) as { checks: { name: string; passed: boolean }[] }).checks;
+    assert.deepEqual(checks.map((c) => c.passed), [true, true], JSON.stringify(checks));
+  });
+
+  it('packs a kit of at most 64 MiB', () => {
+    const kit = path.join(tmpDir(), 'gpu-check-kit.tar.xz');
+    const packed = spawnSync(path.join(ROOT, 'gpu-check', 'pack'), [kit], { encoding: 'utf8' });
+    assert.equal(packed.status, 0, packed.stderr);
+    console.log(`      ${packed.stdout.trim()}`);
+    assert.ok(fs.statSync(kit).size <= 64 * 2 ** 20);
+    const listing = spawnSync('tar', ['tJf', kit], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout;
+    for (const needed of ['gpu-check/run', 'gpu-check/node/bin/node', 'dist/gpu-check/check.js', 'node_modules/node-addon-api/napi.h',
+      'models/raft-small.pt', 'python/flowlib/export.py']) {
+      assert.ok(listing.includes(`torch-optical-flow/${needed}`), `the kit lacks ${needed}`);
+    }
+  });
+});
