@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'build-*/', 'node_modules/', '.venv*/', 'scripts/', 'bench/', 'demo-output/'] },
+  { ignores: ['**/dist/', 'build/', 'build-*/', '**/node_modules/', '.venv*/', 'scripts/', 'bench/results/', 'demo-output/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

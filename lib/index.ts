@@ -25,21 +25,3 @@ export { flowToColor, colorWheelLegend, sideBySide } from './flowToColor';
 export type { ColorOptions, RgbImage } from './flowToColor';
 export { VideoFlowSession } from './VideoFlowSession';
 export type { VideoFlowFrame, VideoFlowOptions } from './VideoFlowSession';
-// The service and the queue worker load Fastify, BullMQ and sharp only when used, so the core loads fast.
-export { SERVER_SETTINGS } from './service/FlowServerOptions';
-export type { FlowServerOptions, ServedModel } from './service/FlowServerOptions';
-export { ServiceError } from './service/ServiceError';
-export type { ServiceErrorCode } from './service/ServiceError';
-export type { ErrorBody, FlowServer } from './service/FlowServer';
-export type { VideoJobWorker, VideoJobWorkerOptions } from './queue/VideoJobWorker';
-export type { VideoJobResult, VideoJobSummary, VideoJobProgress } from './queue/videoJob';
-
-/** Creates the HTTP service (models loaded, routes registered); call `listen()` on the result to serve. */
-export function createFlowServer(options?: import('./service/FlowServerOptions').FlowServerOptions): Promise<import('./service/FlowServer').FlowServer> {
-  return (require('./service/FlowServer') as typeof import('./service/FlowServer')).FlowServer.create(options);
-}
-
-/** Starts a worker that runs video jobs from the queue; `close()` stops it. */
-export function startVideoJobWorker(options: import('./queue/VideoJobWorker').VideoJobWorkerOptions): Promise<import('./queue/VideoJobWorker').VideoJobWorker> {
-  return (require('./queue/VideoJobWorker') as typeof import('./queue/VideoJobWorker')).VideoJobWorker.start(options);
-}

@@ -188,11 +188,13 @@ function main() {
   if (cudaBuild) buildAddon('native-cuda', 'build-cuda', path.join(libtorchOf(ensureEnvironment('cuda')), 'share', 'cmake', 'Torch'));
   if (debianBuild) buildAddon('native-debian', 'build-debian', DEBIAN_TORCH_DIR);
 
-  const tsInputs = hashOf(['tsconfig.json', ...filesUnder('lib', (f) => f.endsWith('.ts')),
-    ...['test', 'bench', 'gpu-check'].flatMap((dir) => filesUnder(dir, (f) => f.endsWith('.ts')))]);
-  step('typescript', tsInputs, ['dist/lib/index.js'], () => {
-    fs.rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
-    run(process.execPath, [path.join('node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json']);
+  // The library, the server package and the tests, benchmarks and checks: three TypeScript projects, built in order.
+  const tsInputs = hashOf(['tsconfig.json', 'tsconfig.base.json', 'server/tsconfig.json', 'server/package.json',
+    ...['lib', 'test', 'bench', 'gpu-check', 'docs', 'server/lib', 'server/test', 'server/bench']
+      .flatMap((dir) => filesUnder(dir, (f) => f.endsWith('.ts') || f === 'tsconfig.json'))]);
+  step('typescript', tsInputs, ['dist/lib/index.js', 'server/dist/index.js'], () => {
+    for (const dir of ['dist', 'server/dist']) fs.rmSync(path.join(ROOT, dir), { recursive: true, force: true });
+    run(process.execPath, [path.join('node_modules', 'typescript', 'bin', 'tsc'), '-b', 'tsconfig.json']);
   });
 
   const modelInputs = hashOf([...filesUnder(path.join('python', 'flowlib'), (f) => f.endsWith('.py')), 'models/architectures.json'],

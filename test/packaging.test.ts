@@ -95,7 +95,7 @@ Module._resolveFilename = function (request, ...rest) {
     assert.equal(result.status, 0, result.stderr);
     const [pack] = JSON.parse(result.stdout) as { entryCount: number; size: number; files: { path: string }[] }[];
     const files = pack.files.map((f) => f.path);
-    const allowed = [/^dist\/lib\/.*\.(js|d\.ts)$/, /^binding\/[A-Za-z]+\.(cc|h)$/, /^CMakeLists\.txt$/, /^package\.json$/, /^README\.md$/,
+    const allowed = [/^dist\/lib\/.*\.(js|d\.ts)$/, /^binding\/[A-Za-z]+\.(cc|h)$/, /^CMakeLists\.txt$/, /^cmake\/[A-Za-z]+\.cmake$/, /^package\.json$/, /^README\.md$/,
       /^CHANGELOG\.md$/, /^models\/([a-z0-9-]+\.pt|README\.md|architectures\.json|weights\.json)$/];
     const stray = files.filter((f) => !allowed.some((pattern) => pattern.test(f)));
     assert.deepEqual(stray, []);
@@ -109,5 +109,37 @@ Module._resolveFilename = function (request, ...rest) {
       if (f.path.endsWith('.pt') && f.path !== 'models/raft-small.pt') assert.ok(f.size < 512 * 1024, `${f.path} is ${f.size} bytes`);
     }
     console.log(`      npm pack: ${pack.entryCount} files, ${(pack.size / 2 ** 20).toFixed(2)} MiB`);
+  });
+
+  it('the core needs none of the service\'s dependencies, and nothing it ships loads them or the repository\'s test data', () => {
+    const core = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    const server = JSON.parse(fs.readFileSync(path.join(ROOT, 'server', 'package.json'), 'utf8'));
+    const serviceOnly = Object.keys(server.dependencies);
+    assert.deepEqual(Object.keys(core.dependencies).filter((d) => serviceOnly.includes(d)), []);
+    assert.deepEqual(server.peerDependencies, { [core.name]: `^${core.version}` });
+    const shipped: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const file = path.join(dir, entry.name);
+        if (entry.isDirectory()) walk(file);
+        else if (file.endsWith('.js')) shipped.push(file);
+      }
+    };
+    walk(path.join(ROOT, 'dist', 'lib'));
+    for (const file of shipped) {
+      const source = fs.readFileSync(file, 'utf8');
+      for (const dependency of serviceOnly) {
+        assert.ok(!source.includes(`require("${dependency}")`), `${path.relative(ROOT, file)} loads ${dependency}`);
+      }
+      assert.ok(!/['"`][^'"`]*(\.\.\/shared|test\/oracle|\/test\/)/.test(source), `${path.relative(ROOT, file)} refers to the repository's tests or shared data`);
+    }
+  });
+
+  it('the server package ships its compiled library and CLI only', () => {
+    const result = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: path.join(ROOT, 'server'), encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    const files = (JSON.parse(result.stdout) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
+    assert.deepEqual(files.filter((f) => !/^(dist\/.*\.(js|d\.ts)|package\.json|README\.md)$/.test(f)), []);
+    for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js']) assert.ok(files.includes(needed), `the pack lacks ${needed}`);
   });
 });

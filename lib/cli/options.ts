@@ -26,8 +26,8 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   threads: { type: 'string', value: 'N', help: 'intra-op threads (default: the number of CPUs)' },
 };
 
-export function usage(commands: readonly CommandSpec[]): string {
-  const lines = ['Usage: optical-flow <command> [options]', '', 'Commands:'];
+export function usage(commands: readonly CommandSpec[], program = 'optical-flow'): string {
+  const lines = [`Usage: ${program} <command> [options]`, '', 'Commands:'];
   const describe = (name: string, spec: OptionSpec) => `--${name}${spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : ''}`;
   for (const command of commands) {
     lines.push(`  ${command.name}${command.synopsis ? ` ${command.synopsis}` : ''}`, `      ${command.summary}`);
@@ -41,6 +41,35 @@ export function usage(commands: readonly CommandSpec[]): string {
 
 /** A mistake on the command line: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {}
+
+/** Runs a command line program of these commands on `argv` (without node and the script); resolves to the exit code. */
+export async function runCommands(program: string, commands: readonly CommandSpec[], argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    console.log(usage(commands, program));
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  try {
+    if (!command) throw new UsageError(`unknown command '${name}' (commands: ${commands.map((c) => c.name).join(', ')})`);
+    const { values, positionals } = parseCommand(command, rest);
+    await command.run(values, positionals);
+    return 0;
+  } catch (error) {
+    console.error(`${program}: ${describeError(error)}`);
+    if (error instanceof UsageError) console.error(`run '${program} help' for the commands and their options`);
+    return error instanceof UsageError ? 2 : 1;
+  }
+}
+
+/** One line for any error: a FlowError's code and message, a plain Error's message, or whatever was thrown. */
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as Error & { code?: unknown }).code;
+    return `${typeof code === 'string' ? `${code}: ` : ''}${error.message}`;
+  }
+  return String(error);  // OpenCV throws strings
+}
 
 export function parseCommand(command: CommandSpec, argv: string[]): { values: ParsedValues; positionals: string[] } {
   const options = { ...command.options, ...COMMON_OPTIONS };

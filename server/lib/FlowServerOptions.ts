@@ -1,9 +1,8 @@
 // The server's settings, declared once: defaults, bounds, the command-line flag and the environment variable of
 // each. `createFlowServer` validates what it is given against this table; `optical-flow serve` reads flags and
 // the environment through it; the README's list is this table.
-import type { DeviceName } from '../FlowEstimator';
-import { DEFAULT_MODEL } from '..';
-import * as is from '../validate';
+import { DEFAULT_MODEL, type DeviceName } from 'torch-optical-flow';
+import { is } from 'torch-optical-flow/internal';
 
 /** A model the server loads at start: a model name (its recommended weights) or a model with named weights. */
 export interface ServedModel {

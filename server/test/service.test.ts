@@ -4,9 +4,9 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { createFlowServer, decodeFlo, FlowEstimator, FlowServer, ImageLike } from '../lib';
-import { serverOptionsFrom } from '../lib/cli/serve';
-import { formData, maxAbsDiff, ROOT, syntheticPair, THREADS, tmpDir } from './helpers';
+import { createFlowServer, FlowServer, serverOptionsFrom } from 'torch-optical-flow-server';
+import { decodeFlo, FlowEstimator, ImageLike, readKittiFlow } from '../../lib';
+import { formData, maxAbsDiff, ROOT, syntheticPair, THREADS, tmpDir } from '../../test/helpers';
 
 async function png(image: ImageLike): Promise<Buffer> {
   return sharp(image.data as Uint8Array, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
@@ -87,7 +87,6 @@ describe('HTTP service', function () {
     assert.equal(kitti.headers.get('x-flow-iterations'), '4');
     const file = path.join(tmpDir(), 'service-kitti.png');
     fs.writeFileSync(file, Buffer.from(await kitti.arrayBuffer()));
-    const { readKittiFlow } = await import('../lib');
     const masked = readKittiFlow(file);
     assert.deepEqual([masked.flow.width, masked.flow.height], [96, 64]);
     assert.ok(masked.valid.every((v) => v === 1));
@@ -253,9 +252,9 @@ describe('HTTP service', function () {
       for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
       Object.assign(process.env, saved);
     }
-    const cli = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'serve', '--queue-limit', '0'], { encoding: 'utf8' });
+    const cli = spawnSync(process.execPath, [path.join(ROOT, 'server', 'dist', 'cli', 'main.js'), 'serve', '--queue-limit', '0'], { encoding: 'utf8' });
     assert.equal(cli.status, 1);
-    assert.match(cli.stderr, /optical-flow: ERR_OUT_OF_RANGE: Expected an integer between 1 and 10000 for queueLimit but received number 0/);
+    assert.match(cli.stderr, /optical-flow-server: ERR_OUT_OF_RANGE: Expected an integer between 1 and 10000 for queueLimit but received number 0/);
   });
 
   it('shutdown past its timeout aborts the work in flight with 503 and still frees everything', async function () {
@@ -270,7 +269,7 @@ describe('HTTP service', function () {
   });
 
   it('`optical-flow serve` answers the README\'s curl lines, and drains on SIGTERM: the request in flight gets its flow, new connections are refused, exit code 0', async function () {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'serve', '--port', '0', '--threads', String(THREADS), '--model', 'raft-small=bundled'],
+    const child = spawn(process.execPath, [path.join(ROOT, 'server', 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--threads', String(THREADS), '--model', 'raft-small=bundled'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
     let output = '';
     const address = await new Promise<string>((resolve, reject) => {

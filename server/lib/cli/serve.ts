@@ -1,7 +1,7 @@
 // optical-flow serve: the HTTP service, configured from flags, else environment variables, else defaults.
 import { createFlowServer } from '..';
-import { FlowServerOptions, parseServedModel, SERVER_SETTINGS } from '../service/FlowServerOptions';
-import { CommandSpec, integerOption, OptionSpec, ParsedValues, stringOption, UsageError } from './options';
+import { FlowServerOptions, parseServedModel, SERVER_SETTINGS } from '../FlowServerOptions';
+import { CommandSpec, integerOption, OptionSpec, ParsedValues, stringOption, UsageError } from 'torch-optical-flow/internal';
 
 const LISTEN_OPTIONS: Record<string, OptionSpec & { env: string }> = {
   host: { type: 'string', value: 'ADDRESS', env: 'OPTICAL_FLOW_HOST', help: 'address to listen on (default 127.0.0.1; 0.0.0.0 for all)' },

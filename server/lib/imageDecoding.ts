@@ -3,8 +3,8 @@
 // or raw pixels whose size and layout the request states. The size is read from the header and checked against
 // the pixel limit before any pixel is decoded.
 import sharp from 'sharp';
-import type { ImageLike, PixelFormat } from '../Frame';
-import { opencv } from '../opencv';
+import type { ImageLike, PixelFormat } from 'torch-optical-flow';
+import { opencv } from 'torch-optical-flow/internal';
 import { ServiceError } from './ServiceError';
 
 const PIXEL_FORMATS: readonly PixelFormat[] = ['rgb', 'bgr', 'rgba', 'bgra', 'gray'];

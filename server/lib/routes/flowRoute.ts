@@ -2,9 +2,8 @@
 // their size) or as JSON with base64 images; options come from the query string or the body's fields.
 import type { MultipartFile, MultipartValue } from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { FlowError } from '../../FlowError';
-import type { ImageLike } from '../../Frame';
-import { formatBytes } from '../../memory';
+import type { FlowError, ImageLike } from 'torch-optical-flow';
+import { formatBytes } from 'torch-optical-flow/internal';
 import type { ServerContext } from '../FlowServer';
 import { ACCEPTED_TYPES, encodeFlow, FLOW_FORMATS, FlowFormat } from '../flowEncoding';
 import { decodeImage, rawImage } from '../imageDecoding';

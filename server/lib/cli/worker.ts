@@ -1,7 +1,7 @@
 // optical-flow worker: runs video jobs from the BullMQ queue until SIGTERM.
 import { startVideoJobWorker } from '..';
 import { DEFAULT_QUEUE_NAME } from '../queue/videoJob';
-import { CommandSpec, integerOption, ParsedValues, stringOption, UsageError } from './options';
+import { CommandSpec, integerOption, ParsedValues, stringOption, UsageError } from 'torch-optical-flow/internal';
 
 function setting(values: ParsedValues, flag: string, env: string): string | undefined {
   return stringOption(values, flag) ?? (process.env[env] || undefined);

@@ -4,13 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import Redis from 'ioredis';
-import { FlowEstimator } from '../FlowEstimator';
-import type { DeviceName } from '../FlowEstimator';
-import { encodeFlo } from '../flowFiles';
-import { flowToColor } from '../flowToColor';
-import { matFromRgb, opencv, VideoWriterLike } from '../opencv';
-import { VideoFlowSession } from '../VideoFlowSession';
-import * as is from '../validate';
+import { encodeFlo, FlowEstimator, flowToColor, VideoFlowSession, type DeviceName } from 'torch-optical-flow';
+import { is, matFromRgb, opencv, type VideoWriterLike } from 'torch-optical-flow/internal';
 import {
   DEFAULT_QUEUE_NAME, JOB_ID_PATTERN, PairSummary, parseJobData, redisOptions, VideoJobData, VideoJobProgress, VideoJobResult, VideoJobSummary,
 } from './videoJob';

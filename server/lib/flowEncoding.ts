@@ -1,9 +1,8 @@
 // A flow field as a response body: Middlebury .flo, KITTI's 16-bit PNG, or the colour-wheel picture as PNG.
 // PNGs are compressed by sharp on libuv's pool, not on the event loop.
 import sharp from 'sharp';
-import type { FlowField } from '../FlowField';
-import { encodeFlo, kittiFlowSamples } from '../flowFiles';
-import { flowToColor } from '../flowToColor';
+import { encodeFlo, flowToColor, type FlowField } from 'torch-optical-flow';
+import { kittiFlowSamples } from 'torch-optical-flow/internal';
 
 export type FlowFormat = 'flo' | 'kitti' | 'color';
 

@@ -5,10 +5,10 @@ import { ChildProcess, spawn } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { QueueEvents } from 'bullmq';
-import { ROOT } from './helpers';
+import { ROOT } from '../../test/helpers';
 import type { RedisServer } from './RedisServer';
 
-const CLI = path.join(ROOT, 'dist', 'lib', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'server', 'dist', 'cli', 'main.js');
 
 export interface FaultRunWorker {
   child: ChildProcess;

@@ -1,4 +1,4 @@
-import type { FlowErrorCode } from '../FlowError';
+import type { FlowErrorCode } from 'torch-optical-flow';
 
 /** Codes the service raises itself, beyond the library's own (which it passes through unchanged). */
 export type ServiceErrorCode =

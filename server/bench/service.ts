@@ -9,13 +9,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
-import { createFlowServer } from '../../lib';
-import { EVENT_LOOP_PRECISION_MS } from '../../lib/service/ServiceMetrics';
-import { faultRun, waitFor } from '../FaultRun';
-import { ROOT, syntheticPair, tmpDir } from '../helpers';
-import { freePort, hasRedis, RedisServer } from '../RedisServer';
+import { createFlowServer, EVENT_LOOP_PRECISION_MS } from 'torch-optical-flow-server';
 import { makeDemoClip } from '../../lib/cli/demoClip';
 import { matFromRgb, opencv } from '../../lib/opencv';
+import { ROOT, syntheticPair, tmpDir } from '../../test/helpers';
+import { faultRun, waitFor } from '../test/FaultRun';
+import { freePort, hasRedis, RedisServer } from '../test/RedisServer';
 
 const OUT = path.join(ROOT, 'bench', 'results', 'service.json');
 const DURATION = Number(process.env.BENCH_SECONDS ?? 20);
@@ -40,7 +39,7 @@ async function metric(base: string, name: string): Promise<number> {
 
 async function startServer(): Promise<{ base: string; stop: () => Promise<number | null> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'lib', 'cli', 'main.js'), 'serve', '--port', String(port), '--queue-limit', String(QUEUE_LIMIT)],
+  const child = spawn(process.execPath, [path.join(ROOT, 'server', 'dist', 'cli', 'main.js'), 'serve', '--port', String(port), '--queue-limit', String(QUEUE_LIMIT)],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' } });
   const base = `http://127.0.0.1:${port}`;
   await waitFor('the server', async () => (await fetch(`${base}/readyz`).then((r) => r.ok, () => false) ? true : undefined));

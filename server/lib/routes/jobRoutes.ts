@@ -6,8 +6,8 @@ import * as path from 'path';
 import { pipeline } from 'stream/promises';
 import type { MultipartFile, MultipartValue } from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { JOB_ID_PATTERN, JOB_OUTPUTS, VideoJobData, VideoJobOutput } from '../../queue/videoJob';
-import type { VideoJobQueue } from '../../queue/VideoJobQueue';
+import { JOB_ID_PATTERN, JOB_OUTPUTS, VideoJobData, VideoJobOutput } from '../queue/videoJob';
+import type { VideoJobQueue } from '../queue/VideoJobQueue';
 import type { ServerContext } from '../FlowServer';
 import { ServiceError } from '../ServiceError';
 

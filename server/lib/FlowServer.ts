@@ -1,8 +1,8 @@
 import accepts from '@fastify/accepts';
 import multipart from '@fastify/multipart';
 import Fastify, { FastifyError, FastifyInstance } from 'fastify';
-import { FlowError } from '../FlowError';
-import { VideoJobQueue } from '../queue/VideoJobQueue';
+import { FlowError } from 'torch-optical-flow';
+import { VideoJobQueue } from './queue/VideoJobQueue';
 import { FlowServerOptions, ResolvedServerOptions, resolveServerOptions } from './FlowServerOptions';
 import { publicCode, statusOf } from './httpStatus';
 import { ModelPool } from './ModelPool';

@@ -1,5 +1,4 @@
-import { FlowEstimator } from '../FlowEstimator';
-import type { DeviceName } from '../FlowEstimator';
+import { FlowEstimator, type DeviceName } from 'torch-optical-flow';
 import { ServiceError } from './ServiceError';
 import type { ServedModel } from './FlowServerOptions';
 

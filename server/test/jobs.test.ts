@@ -4,11 +4,12 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { createFlowServer, decodeFlo, FlowServer, startVideoJobWorker, VideoJobWorker } from '../lib';
-import { makeDemoClip } from '../lib/cli/demoClip';
-import { matFromRgb, opencv } from '../lib/opencv';
+import { createFlowServer, FlowServer, startVideoJobWorker, VideoJobWorker } from 'torch-optical-flow-server';
+import { decodeFlo } from '../../lib';
+import { makeDemoClip } from '../../lib/cli/demoClip';
+import { matFromRgb, opencv } from '../../lib/opencv';
 import { faultRun, waitFor } from './FaultRun';
-import { formData, tmpDir } from './helpers';
+import { formData, tmpDir } from '../../test/helpers';
 import { hasRedis, RedisServer } from './RedisServer';
 
 function writeClip(file: string, count: number, width = 64, height = 48): void {
