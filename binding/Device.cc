@@ -16,22 +16,23 @@ torch::Device Device::Resolve(const std::string& name) {
     if (name.size() > 5) {
       const std::string digits = name.substr(5);
       if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 4) {
-        throw FlowError("ERR_DEVICE",
+        throw FlowError(ErrorCode::Device,
                         "device '" + name + "' is not a valid CUDA device name (expected cuda or cuda:N)");
       }
       index = std::stoi(digits);
     }
     if (!CudaAvailable()) {
-      throw FlowError("ERR_DEVICE", "device '" + name +
-                                        "' was requested but CUDA is not available (this LibTorch build or machine "
-                                        "has no usable CUDA device)");
+      throw FlowError(ErrorCode::Device,
+                      "device '" + name +
+                          "' was requested but CUDA is not available (this LibTorch build or machine "
+                          "has no usable CUDA device)");
     }
     const int count = CudaDeviceCount();
     if (index >= count) {
-      throw FlowError("ERR_DEVICE",
+      throw FlowError(ErrorCode::Device,
                       "device '" + name + "' does not exist: " + std::to_string(count) + " CUDA device(s) are visible");
     }
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  throw FlowError("ERR_DEVICE", "unknown device '" + name + "' (expected cpu, cuda, cuda:N or auto)");
+  throw FlowError(ErrorCode::Device, "unknown device '" + name + "' (expected cpu, cuda, cuda:N or auto)");
 }

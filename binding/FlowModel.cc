@@ -85,7 +85,7 @@ void FlowModel::OnEnvironmentExit(void* self) {
 Napi::Value FlowModel::Queue(Napi::Env env, std::unique_ptr<Job> job, bool bounded) {
   Napi::Promise promise = job->Promise();
   if ((bounded && worker_->InFlight() >= queueLimit_) || !worker_->Push(job)) {
-    job->Reject(env, disposed_ ? "ERR_DISPOSED" : "ERR_QUEUE_FULL",
+    job->Reject(env, disposed_ ? ErrorCode::Disposed : ErrorCode::QueueFull,
                 disposed_ ? "the model has been disposed" : "the model's request queue is full");
   }
   return promise;
@@ -164,7 +164,7 @@ Napi::Value FlowModel::Cancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto job = worker_->Cancel(info[0].As<Napi::Number>().Uint32Value());
   if (!job) return Napi::Boolean::New(env, false);
-  job->Reject(env, "ERR_ABORTED", "the request was aborted before it started");
+  job->Reject(env, ErrorCode::Aborted, "the request was aborted before it started");
   worker_->Forget();
   return Napi::Boolean::New(env, true);
 }
@@ -180,7 +180,7 @@ Napi::Value FlowModel::Dispose(const Napi::CallbackInfo& info) {
   auto last = std::make_unique<DisposeJob>(env);
   Napi::Promise promise = last->Promise();
   for (auto& job : worker_->Close(std::move(last))) {
-    job->Reject(env, "ERR_DISPOSED", "the model was disposed before this request started");
+    job->Reject(env, ErrorCode::Disposed, "the model was disposed before this request started");
     worker_->Forget();
   }
   return promise;

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "FlowError.h"
@@ -22,22 +23,22 @@ class Job {
     try {
       Execute(model);
     } catch (const FlowError& e) { Fail(e.code(), e.what()); } catch (const c10::Error& e) {
-      Fail("ERR_INFERENCE", e.what_without_backtrace());
-    } catch (const std::exception& e) { Fail("ERR_INFERENCE", e.what()); }
+      Fail(ErrorCode::Inference, e.what_without_backtrace());
+    } catch (const std::exception& e) { Fail(ErrorCode::Inference, e.what()); }
   }
 
   // JavaScript thread.
   void Complete(Napi::Env env) {
-    if (!errorCode_.empty()) {
-      Reject(env, errorCode_, errorMessage_);
+    if (errorCode_) {
+      Reject(env, *errorCode_, errorMessage_);
     } else {
       deferred_.Resolve(Result(env));
     }
   }
 
-  void Reject(Napi::Env env, const std::string& code, const std::string& message) {
+  void Reject(Napi::Env env, ErrorCode code, const std::string& message) {
     Napi::Error error = Napi::Error::New(env, message);
-    error.Set("code", Napi::String::New(env, code));
+    error.Set("code", Napi::String::New(env, kErrorCodeNames[static_cast<size_t>(code)]));
     deferred_.Reject(error.Value());
   }
 
@@ -46,13 +47,13 @@ class Job {
   virtual Napi::Value Result(Napi::Env env) = 0;
 
  private:
-  void Fail(const std::string& code, const std::string& message) {
+  void Fail(ErrorCode code, const std::string& message) {
     errorCode_ = code;
     errorMessage_ = message;
   }
 
   uint32_t id_;
   Napi::Promise::Deferred deferred_;
-  std::string errorCode_;
+  std::optional<ErrorCode> errorCode_;
   std::string errorMessage_;
 };

@@ -86,7 +86,7 @@ Match MatchFormat(const Slots& slots, const StateDict& state, const KeyFormat& f
     try {
       rules.emplace_back(std::regex(pattern, std::regex::ECMAScript), replacement);
     } catch (const std::regex_error& e) {
-      throw FlowError("ERR_WEIGHTS", "key format '" + format.name + "' has an invalid rule '" + pattern + "'");
+      throw FlowError(ErrorCode::Weights, "key format '" + format.name + "' has an invalid rule '" + pattern + "'");
     }
   }
   Match match;
@@ -142,21 +142,21 @@ Match MatchFormat(const Slots& slots, const StateDict& state, const KeyFormat& f
 
 AppliedWeights ModuleWeights::Apply(torch::jit::Module& module, const StateDict& state,
                                     const std::vector<KeyFormat>& formats, const std::string& path) {
-  if (formats.empty()) throw FlowError("ERR_WEIGHTS", "no key format to read weights file '" + path + "' with");
+  if (formats.empty()) throw FlowError(ErrorCode::Weights, "no key format to read weights file '" + path + "' with");
   Slots slots;
   Collect(module, "", slots);
   // Renaming costs time in proportion to the keys' total length: a file with far more keys than the model has
   // tensors, or with keys no module path comes near, is refused before any rule runs.
   const size_t maxKeys = 4 * slots.order.size() + 1000;
   if (state.names.size() > maxKeys) {
-    throw FlowError("ERR_WEIGHTS", "weights file '" + path + "' holds " + std::to_string(state.names.size()) +
-                                       " tensors; the model has " + std::to_string(slots.order.size()) +
-                                       ": these are not weights for this architecture");
+    throw FlowError(ErrorCode::Weights, "weights file '" + path + "' holds " + std::to_string(state.names.size()) +
+                                            " tensors; the model has " + std::to_string(slots.order.size()) +
+                                            ": these are not weights for this architecture");
   }
   for (const auto& key : state.names) {
     if (key.size() > kMaxKeyLength) {
-      throw FlowError("ERR_WEIGHTS", "weights file '" + path + "' has a key of " + std::to_string(key.size()) +
-                                         " characters (at most " + std::to_string(kMaxKeyLength) + " are read)");
+      throw FlowError(ErrorCode::Weights, "weights file '" + path + "' has a key of " + std::to_string(key.size()) +
+                                              " characters (at most " + std::to_string(kMaxKeyLength) + " are read)");
     }
   }
 
@@ -180,7 +180,7 @@ AppliedWeights ModuleWeights::Apply(torch::jit::Module& module, const StateDict&
       message += " (read with " + formats[best].name + " names, the closest of the " + std::to_string(formats.size()) +
                  " key formats tried)";
     }
-    throw FlowError("ERR_WEIGHTS", message);
+    throw FlowError(ErrorCode::Weights, message);
   }
   at::NoGradGuard noGrad;
   for (const auto& [slot, source] : match.assignments)

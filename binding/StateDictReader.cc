@@ -26,7 +26,7 @@ constexpr uint32_t kMaxDepth = 1000;                   // containers inside cont
 constexpr size_t kMaxDims = 16;
 
 [[noreturn]] void Fail(const std::string& path, const std::string& why) {
-  throw FlowError("ERR_WEIGHTS", "cannot read weights file '" + path + "': " + why);
+  throw FlowError(ErrorCode::Weights, "cannot read weights file '" + path + "': " + why);
 }
 
 // A reference to a value in the arena; kMark is the pickle's MARK, which needs no value.
@@ -79,7 +79,7 @@ torch::ScalarType StorageType(const std::string& global) {
 // A pickle virtual machine for the opcodes torch.save produces (protocol 2, and those of 4 for robustness).
 class Unpickler {
  public:
-  Unpickler(const std::string& path, const char* data, size_t size, const char* errorCode = "ERR_WEIGHTS",
+  Unpickler(const std::string& path, const char* data, size_t size, ErrorCode errorCode = ErrorCode::Weights,
             const char* what = "weights file")
       : errorCode_(errorCode),
         what_(what),
@@ -414,7 +414,7 @@ class Unpickler {
     return New(Value::Object);
   }
 
-  const char* errorCode_;
+  ErrorCode errorCode_;
   const char* what_;
   std::string path_;
   const char* data_;
@@ -456,7 +456,7 @@ bool ViewExtent(const TensorSpec& spec, int64_t* extent) {
 
 uint64_t FileSize(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw FlowError("ERR_WEIGHTS", "cannot open weights file '" + path + "'");
+  if (!in) throw FlowError(ErrorCode::Weights, "cannot open weights file '" + path + "'");
   const std::streamoff size = in.tellg();
   if (size < 0) Fail(path, "its size cannot be read");
   return static_cast<uint64_t>(size);
@@ -518,7 +518,7 @@ int64_t StorageElements(const std::string& path, const std::string& key, const V
 }
 
 StateDict ReadZip(const std::string& path) {
-  ZipArchive zip(path, "ERR_WEIGHTS", "weights file");
+  ZipArchive zip(path, ErrorCode::Weights, "weights file");
   if (zip.Has("constants.pkl")) {
     Fail(path, "this is a TorchScript model, not a state dict: pass it as the model, not as weights");
   }
@@ -599,7 +599,7 @@ StateDict ReadLegacy(const std::string& path, uint64_t size) {
 
 void StateDictReader::CheckExportStorages(ZipArchive& zip, const std::string& path) {
   auto fail = [&](const std::string& why) {
-    throw FlowError("ERR_MODEL_LOAD", "cannot read model file '" + path + "': " + why);
+    throw FlowError(ErrorCode::ModelLoad, "cannot read model file '" + path + "': " + why);
   };
   // The source ranges beside the code (code/**.debug_pkl) are pickles LibTorch also reads: the same bounded pass.
   for (const auto& [name, record] : zip.records()) {
@@ -607,14 +607,14 @@ void StateDictReader::CheckExportStorages(ZipArchive& zip, const std::string& pa
     std::string bytes(record.size, '\0');
     zip.Read(name, bytes.data());
     try {
-      Unpickler(path, bytes.data(), bytes.size(), "ERR_MODEL_LOAD", "model file").Run();
-    } catch (const FlowError& e) { throw FlowError("ERR_MODEL_LOAD", std::string(e.what()) + " in " + name); }
+      Unpickler(path, bytes.data(), bytes.size(), ErrorCode::ModelLoad, "model file").Run();
+    } catch (const FlowError& e) { throw FlowError(ErrorCode::ModelLoad, std::string(e.what()) + " in " + name); }
   }
   for (const std::string archive : {"data", "constants"}) {
     if (!zip.Has(archive + ".pkl")) continue;
     std::string bytes(zip.Get(archive + ".pkl").size, '\0');
     zip.Read(archive + ".pkl", bytes.data());
-    Unpickler pickle(path, bytes.data(), bytes.size(), "ERR_MODEL_LOAD", "model file");
+    Unpickler pickle(path, bytes.data(), bytes.size(), ErrorCode::ModelLoad, "model file");
     pickle.At(pickle.Run());
     for (const auto& [key, ref] : pickle.storages()) {
       const std::string record = archive + "/" + key;

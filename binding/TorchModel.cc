@@ -17,14 +17,14 @@ namespace {
 int TypedProperty(const torch::jit::Module& module, const std::string& name, int64_t lowest, int64_t highest,
                   const std::string& path) {
   if (!module.hasattr(name) || !module.attr(name).isInt()) {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' has no integer attribute '" + name +
-                                          "' (it was exported by an older version: export it again with "
-                                          "scripts/export)");
+    throw FlowError(ErrorCode::ModelLoad, "model file '" + path + "' has no integer attribute '" + name +
+                                              "' (it was exported by an older version: export it again with "
+                                              "scripts/export)");
   }
   const int64_t value = module.attr(name).toInt();
   if (value < lowest || value > highest) {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' declares " + name + " = " + std::to_string(value) +
-                                          ", outside " + std::to_string(lowest) + ".." + std::to_string(highest));
+    throw FlowError(ErrorCode::ModelLoad, "model file '" + path + "' declares " + name + " = " + std::to_string(value) +
+                                              ", outside " + std::to_string(lowest) + ".." + std::to_string(highest));
   }
   return static_cast<int>(value);
 }
@@ -38,24 +38,24 @@ std::string DeviceName(const torch::Device& device) {
 // every record's CRC-32 before LibTorch (whose zip reader checks none) parses anything.
 void CheckIsExport(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw FlowError("ERR_MODEL_LOAD", "cannot open model file '" + path + "'");
+  if (!in) throw FlowError(ErrorCode::ModelLoad, "cannot open model file '" + path + "'");
   char head[2] = {0, 0};
   in.read(head, 2);
   if (in.gcount() == 2 && static_cast<uint8_t>(head[0]) == 0x80) {
-    throw FlowError("ERR_MODEL_LOAD",
+    throw FlowError(ErrorCode::ModelLoad,
                     "model file '" + path +
                         "' is a PyTorch checkpoint in the legacy format, not a "
                         "TorchScript export: pass it as `weights` next to an export of its architecture");
   }
   if (in.gcount() != 2 || head[0] != 'P' || head[1] != 'K') {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + path + "' is not a TorchScript export (not a zip archive)");
+    throw FlowError(ErrorCode::ModelLoad, "model file '" + path + "' is not a TorchScript export (not a zip archive)");
   }
-  ZipArchive zip(path, "ERR_MODEL_LOAD", "model file");
+  ZipArchive zip(path, ErrorCode::ModelLoad, "model file");
   if (!zip.Has("constants.pkl") && zip.Has("data.pkl")) {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + path +
-                                          "' is a PyTorch checkpoint (state dict), not a "
-                                          "TorchScript export: pass it as `weights` next to an export of its "
-                                          "architecture, or convert it with scripts/export --weights");
+    throw FlowError(ErrorCode::ModelLoad, "model file '" + path +
+                                              "' is a PyTorch checkpoint (state dict), not a "
+                                              "TorchScript export: pass it as `weights` next to an export of its "
+                                              "architecture, or convert it with scripts/export --weights");
   }
   zip.VerifyAll();
   StateDictReader::CheckExportStorages(zip, path);
@@ -76,23 +76,23 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
   try {
     module_ = torch::jit::load(options.modelPath, torch::kCPU);
   } catch (const c10::Error& e) {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
-                                          "' is not a loadable TorchScript export: " + e.what_without_backtrace());
+    throw FlowError(ErrorCode::ModelLoad, "model file '" + options.modelPath +
+                                              "' is not a loadable TorchScript export: " + e.what_without_backtrace());
   } catch (const std::exception& e) {
-    throw FlowError("ERR_MODEL_LOAD",
+    throw FlowError(ErrorCode::ModelLoad,
                     "model file '" + options.modelPath + "' is not a loadable TorchScript export: " + e.what());
   }
   if (!module_.hasattr("flow_metadata") || !module_.attr("flow_metadata").isString()) {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
-                                          "' is a TorchScript module but not an optical-flow export (it has no "
-                                          "flow_metadata; export it with scripts/export)");
+    throw FlowError(ErrorCode::ModelLoad, "model file '" + options.modelPath +
+                                              "' is a TorchScript module but not an optical-flow export (it has no "
+                                              "flow_metadata; export it with scripts/export)");
   }
   ModelInfo info;
   info.metadataJson = module_.attr("flow_metadata").toStringRef();
   stride_ = TypedProperty(module_, "flow_stride", 1, kMaxStride, options.modelPath);
   if ((stride_ & (stride_ - 1)) != 0) {
-    throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath + "' declares flow_stride = " +
-                                          std::to_string(stride_) + ", not a power of two");
+    throw FlowError(ErrorCode::ModelLoad, "model file '" + options.modelPath + "' declares flow_stride = " +
+                                              std::to_string(stride_) + ", not a power of two");
   }
   minSize_ = std::max(TypedProperty(module_, "flow_min_size", 1, kMaxMinSize, options.modelPath), stride_);
   defaultIterations_ = TypedProperty(module_, "flow_default_iterations", 1, kMaxIterations, options.modelPath);
@@ -109,9 +109,9 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
   } else if (options.randomWeights) {
     ModuleWeights::Randomize(module_, options.randomSeed);
   } else if (weightless) {
-    throw FlowError("ERR_WEIGHTS", "model file '" + options.modelPath +
-                                       "' holds the architecture without weights: give weights (a published name, "
-                                       "a file) or ask for random ones");
+    throw FlowError(ErrorCode::Weights, "model file '" + options.modelPath +
+                                            "' holds the architecture without weights: give weights (a published name, "
+                                            "a file) or ask for random ones");
   }
   inputBgr_ = options.inputBgr;
   if (module_.hasattr("div_flow") && module_.attr("div_flow").isDouble())
@@ -120,14 +120,14 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
   if (options.precision == "bfloat16") {
     if (!module_.hasattr("flow_mixed_precision") || !module_.attr("flow_mixed_precision").isBool() ||
         !module_.attr("flow_mixed_precision").toBool()) {
-      throw FlowError("ERR_MODEL_LOAD", "model file '" + options.modelPath +
-                                            "' does not support precision 'bfloat16': only RAFT exports declare "
-                                            "flow_mixed_precision (those made by this version; an older one can "
-                                            "be made again with scripts/export --reexport)");
+      throw FlowError(ErrorCode::ModelLoad, "model file '" + options.modelPath +
+                                                "' does not support precision 'bfloat16': only RAFT exports declare "
+                                                "flow_mixed_precision (those made by this version; an older one can "
+                                                "be made again with scripts/export --reexport)");
     }
     module_.to(torch::kBFloat16);
   } else if (options.precision != "float32") {
-    throw FlowError("ERR_MODEL_LOAD", "unknown precision '" + options.precision + "'");
+    throw FlowError(ErrorCode::ModelLoad, "unknown precision '" + options.precision + "'");
   }
   info.precision = options.precision;
   module_.to(device_);
@@ -170,9 +170,9 @@ torch::Tensor TorchModel::Pad(const torch::Tensor& image, const Padding& p) cons
 
 FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
   if (flow.dim() != 4 || flow.size(1) != 2 || flow.size(2) != p.paddedHeight || flow.size(3) != p.paddedWidth) {
-    throw FlowError("ERR_INFERENCE", "the model returned a tensor of unexpected shape " + c10::str(flow.sizes()) +
-                                         " (expected [1, 2, " + std::to_string(p.paddedHeight) + ", " +
-                                         std::to_string(p.paddedWidth) + "])");
+    throw FlowError(ErrorCode::Inference, "the model returned a tensor of unexpected shape " + c10::str(flow.sizes()) +
+                                              " (expected [1, 2, " + std::to_string(p.paddedHeight) + ", " +
+                                              std::to_string(p.paddedWidth) + "])");
   }
   flow = flow[0]
              .narrow(1, p.top, p.height)
@@ -183,7 +183,7 @@ FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
   // A NaN or infinite flow is never a result: it comes from corrupt weights or a broken export.
   if (!torch::isfinite(flow).all().item<bool>()) {
     throw FlowError(
-        "ERR_INFERENCE",
+        ErrorCode::Inference,
         "the model produced non-finite flow (NaN or infinity) for this pair: its weights are likely corrupt");
   }
   FlowResult result;
@@ -195,14 +195,14 @@ FlowResult TorchModel::Crop(torch::Tensor flow, const Padding& p) const {
 }
 
 FlowResult TorchModel::Estimate(const Frame& a, const Frame& b, const Refinement& refinement) {
-  if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
+  if (!loaded_) throw FlowError(ErrorCode::Disposed, "the model has been disposed");
   c10::InferenceMode inference;
   const Padding padding = PaddingFor(a.height, a.width, stride_, minSize_);
   torch::Tensor imageA = Pad(ToTensor(a), padding);
   torch::Tensor imageB = Pad(ToTensor(b), padding);
   if (refinement.tolerance > 0 || refinement.onTheFly) {
     if (!HasRaftEntryPoints())
-      throw FlowError("ERR_INFERENCE",
+      throw FlowError(ErrorCode::Inference,
                       "a tolerance or on-the-fly correlation needs a RAFT export (refinement entry points)");
     // The same computation as forward(), through the entry points, so that refinement can stop early.
     auto encode = module_.get_method("encode_features");
@@ -233,7 +233,7 @@ std::tuple<torch::Tensor, torch::Tensor, int> TorchModel::Refine(const torch::Te
   const auto iterations = static_cast<int64_t>(refinement.iterations);
   if (refinement.tolerance > 0) {
     if (!module_.find_method("refine_adaptive")) {
-      throw FlowError("ERR_INFERENCE",
+      throw FlowError(ErrorCode::Inference,
                       "this export has no adaptive refinement (refine_adaptive): re-export it with this version, "
                       "or leave out the tolerance");
     }
@@ -242,8 +242,8 @@ std::tuple<torch::Tensor, torch::Tensor, int> TorchModel::Refine(const torch::Te
     auto out = module_.get_method("refine_adaptive")(args).toTuple();
     const int64_t ran = out->elements()[2].toInt();
     if (ran < 1 || ran > refinement.iterations) {
-      throw FlowError("ERR_INFERENCE", "the export reported " + std::to_string(ran) + " iterations of at most " +
-                                           std::to_string(refinement.iterations));
+      throw FlowError(ErrorCode::Inference, "the export reported " + std::to_string(ran) + " iterations of at most " +
+                                                std::to_string(refinement.iterations));
     }
     return {out->elements()[0].toTensor(), out->elements()[1].toTensor(), static_cast<int>(ran)};
   }
@@ -258,9 +258,9 @@ torch::jit::IValue TorchModel::OnTheFlyArgument(const std::string& method, size_
   const auto& arguments = module_.get_method(method).function().getSchema().arguments();
   // The schema counts `self` first.
   if (arguments.size() <= position + 1 || arguments[position + 1].name() != "on_the_fly") {
-    throw FlowError("ERR_INFERENCE", "this export has no on-the-fly correlation (" + method +
-                                         " takes no on_the_fly): re-export it with this version, or use "
-                                         "correlation 'all-pairs'");
+    throw FlowError(ErrorCode::Inference, "this export has no on-the-fly correlation (" + method +
+                                              " takes no on_the_fly): re-export it with this version, or use "
+                                              "correlation 'all-pairs'");
   }
   return true;
 }
@@ -272,15 +272,16 @@ bool TorchModel::HasRaftEntryPoints() {
 
 FlowResult TorchModel::StreamStep(uint32_t stream, const Frame& frame, const Refinement& refinement,
                                   const StreamOptions& options) {
-  if (!loaded_) throw FlowError("ERR_DISPOSED", "the model has been disposed");
+  if (!loaded_) throw FlowError(ErrorCode::Disposed, "the model has been disposed");
   c10::InferenceMode inference;
   const Padding padding = PaddingFor(frame.height, frame.width, stride_, minSize_);
   torch::Tensor image = Pad(ToTensor(frame), padding);
   auto found = streams_.find(stream);
   if (found != streams_.end() && (found->second.width != frame.width || found->second.height != frame.height)) {
-    throw FlowError("ERR_INPUT_SIZE", "frame size changed within a video from " + std::to_string(found->second.width) +
-                                          "x" + std::to_string(found->second.height) + " to " +
-                                          std::to_string(frame.width) + "x" + std::to_string(frame.height));
+    throw FlowError(ErrorCode::InputSize, "frame size changed within a video from " +
+                                              std::to_string(found->second.width) + "x" +
+                                              std::to_string(found->second.height) + " to " +
+                                              std::to_string(frame.width) + "x" + std::to_string(frame.height));
   }
   const bool raft = HasRaftEntryPoints();
   const bool reuse = raft && options.reuseFeatures;

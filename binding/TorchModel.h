@@ -28,7 +28,7 @@ struct LoadOptions {
 // Bounds on what an export may declare about itself: outside them a file is refused, not trusted.
 constexpr int kMaxStride = 64;
 constexpr int kMaxMinSize = 1024;
-constexpr int kMaxIterations = 100;  // the same cap as the API's `iterations` option
+constexpr int kMaxIterations = 100;  // models.ts's MAX_ITERATIONS (a test holds them equal)
 
 struct ModelInfo {
   std::string metadataJson;  // the export's embedded metadata, parsed by TypeScript

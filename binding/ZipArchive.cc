@@ -29,8 +29,8 @@ uint64_t LittleEndian(const uint8_t* p, int bytes) {
 
 }  // namespace
 
-ZipArchive::ZipArchive(const std::string& path, std::string errorCode, std::string what)
-    : path_(path), errorCode_(std::move(errorCode)), what_(std::move(what)) {
+ZipArchive::ZipArchive(const std::string& path, ErrorCode errorCode, std::string what)
+    : path_(path), errorCode_(errorCode), what_(std::move(what)) {
   file_.open(path, std::ios::binary);
   if (!file_) throw FlowError(errorCode_, "cannot open " + what_ + " '" + path + "'");
   file_.seekg(0, std::ios::end);

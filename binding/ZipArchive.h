@@ -11,6 +11,8 @@
 #include <map>
 #include <string>
 
+#include "FlowError.h"
+
 class ZipArchive {
  public:
   struct Record {
@@ -23,7 +25,7 @@ class ZipArchive {
 
   // Reads the central directory; `what` names the file in errors ("weights file", "model file").
   // Throws FlowError(errorCode) when the file is not a well-formed zip of stored or deflated records.
-  ZipArchive(const std::string& path, std::string errorCode, std::string what);
+  ZipArchive(const std::string& path, ErrorCode errorCode, std::string what);
 
   // Records by name without the archive's top folder ("data.pkl", "data/0", ...).
   const std::map<std::string, Record>& records() const { return records_; }
@@ -45,7 +47,7 @@ class ZipArchive {
   void Stream(const std::string& name, const Record& record, Sink sink);
 
   std::string path_;
-  std::string errorCode_;
+  ErrorCode errorCode_;
   std::string what_;
   std::ifstream file_;
   uint64_t fileSize_ = 0;

@@ -3,9 +3,11 @@
 
 #include "CachingCpuAllocator.h"
 #include "Device.h"
+#include "FlowError.h"
 #include "FlowModel.h"
 #include "LibTorch.h"
 #include "Padding.h"
+#include "TorchModel.h"
 
 namespace {
 
@@ -54,6 +56,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("FlowModel", FlowModel::Init(env));
   exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
   exports.Set("paddingFor", Napi::Function::New(env, PaddingForFrame, "paddingFor"));
+  Napi::Array codes = Napi::Array::New(env, kErrorCodeNames.size());
+  for (size_t i = 0; i < kErrorCodeNames.size(); ++i) codes.Set(static_cast<uint32_t>(i), kErrorCodeNames[i]);
+  exports.Set("errorCodes", codes);
+  exports.Set("maxIterations", Napi::Number::New(env, kMaxIterations));
   return exports;
 }
 

@@ -5,6 +5,7 @@ import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
 import { FlowStream, FlowStreamOptions } from './FlowStream';
 import { CORRELATION_MODES, CorrelationMode, correlatesOnTheFly, defaultMemoryLimit, estimateRequestMemory, formatBytes } from './memory';
+import { MAX_ITERATIONS } from './models';
 import * as is from './validate';
 import type { DownloadProgress } from './weights/download';
 import { resolveWeights, type WeightsInfo } from './weights/resolveWeights';
@@ -102,7 +103,6 @@ const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['model', 'device', 'thread
 const ESTIMATE_OPTIONS: readonly (keyof EstimateOptions)[] = ['iterations', 'tolerance', 'correlation', 'signal'];
 const DEVICE_PATTERN = /^(auto|cpu|cuda|cuda:\d{1,4})$/;
 const PRECISIONS: readonly Precision[] = ['float32', 'bfloat16'];
-const MAX_ITERATIONS = 100;
 /** Below this the 1/8-resolution networks have no pixel of their own to describe. */
 export const MIN_FRAME_SIDE = 8;
 

@@ -3,6 +3,7 @@ import { captureCallerStack, FlowError } from './FlowError';
 import { FlowField } from './FlowField';
 import { FrameInput, toNativeFrame } from './Frame';
 import type { CorrelationMode } from './memory';
+import { MAX_ITERATIONS } from './models';
 import * as is from './validate';
 
 export interface FlowStreamOptions {
@@ -75,7 +76,7 @@ export class FlowStream {
       return value ?? true;
     };
     return {
-      iterations: opts.iterations === undefined ? defaultIterations : is.integer('iterations', opts.iterations, 1, 100),
+      iterations: opts.iterations === undefined ? defaultIterations : is.integer('iterations', opts.iterations, 1, MAX_ITERATIONS),
       reuseFeatures: flag('reuseFeatures'),
       warmStart: flag('warmStart'),
       tolerance: opts.tolerance,

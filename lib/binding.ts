@@ -82,6 +82,10 @@ interface NativeAddon {
   FlowModel: new (queueLimit: number) => NativeFlowModel;
   capabilities(): NativeCapabilities;
   paddingFor(height: number, width: number, stride: number, minSize: number): Padding;
+  /** The error codes the addon raises (binding/FlowError.h), all of them FlowError codes. */
+  readonly errorCodes: readonly string[];
+  /** The most iterations an export may declare as its default (binding/TorchModel.h), models.ts's MAX_ITERATIONS. */
+  readonly maxIterations: number;
 }
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');

@@ -19,6 +19,8 @@ export interface ArchitectureProperties {
 export const MODELS_DIR = path.join(PACKAGE_ROOT, 'models');
 /** The model `load()`, the command line and the service use when none is named. */
 export const DEFAULT_MODEL = 'raft-small';
+/** The most refinement iterations a call may ask for (the addon's kMaxIterations, held against this by a test). */
+export const MAX_ITERATIONS = 100;
 const REGISTRY_FILE = path.join(MODELS_DIR, 'architectures.json');
 
 let registry: Record<string, ArchitectureProperties> | undefined;
@@ -37,6 +39,14 @@ export function bundledModels(): string[] {
   return Object.keys(architectures());
 }
 
+/**
+ * Whether a `model` or `weights` value names a file rather than a name: it has a path separator or a model or
+ * checkpoint extension, or a file of that name exists.
+ */
+export function looksLikePath(value: string): boolean {
+  return value.includes('/') || value.includes('\\') || /\.(pth|pt|ckpt|tar|pkl|bin)$/i.test(value) || fs.existsSync(value);
+}
+
 /** A bundled model's name, or a path to a TorchScript export; returns the file to load. */
 export function resolveModel(model: string): string {
   const bundled = bundledModels();
@@ -47,8 +57,7 @@ export function resolveModel(model: string): string {
     }
     return file;
   }
-  const looksLikePath = model.includes('/') || model.includes('\\') || model.endsWith('.pt') || model.endsWith('.pth');
-  if (looksLikePath || fs.existsSync(model)) {
+  if (looksLikePath(model)) {
     if (!fs.existsSync(model)) throw new FlowError('ERR_MODEL_LOAD', `model file '${model}' does not exist`);
     if (!fs.statSync(model).isFile()) throw new FlowError('ERR_MODEL_LOAD', `model path '${model}' is not a file`);
     return path.resolve(model);

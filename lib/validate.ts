@@ -1,9 +1,13 @@
 // Argument checks shared by every public entry point. Messages name the argument, what was expected and what
 // was received, as "Expected <what> for <name> but received <value>".
 
+/** Node's codes of the argument errors (TypeError / RangeError) that validation raises. */
+export const ARGUMENT_ERROR_CODES = ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE', 'ERR_UNKNOWN_OPTION'] as const;
+export type ArgumentErrorCode = typeof ARGUMENT_ERROR_CODES[number];
+
 type Coded<E extends Error> = E & { code: string };
 
-function coded<E extends Error>(error: E, code: string): Coded<E> {
+function coded<E extends Error>(error: E, code: ArgumentErrorCode): Coded<E> {
   Object.defineProperty(error, 'code', { value: code, enumerable: true, configurable: true, writable: true });
   return error as Coded<E>;
 }

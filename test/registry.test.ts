@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { architectures, bundledModels, FlowError, FlowEstimator } from '../lib';
+import { architectures, bundledModels, FLOW_ERROR_CODES, FlowError, FlowEstimator, MAX_ITERATIONS } from '../lib';
 import { native } from '../lib/binding';
 import { paddingFor } from '../lib/padding';
 import { exportModel, flowlib, pythonWithFlowlib, ROOT, THREADS, tmpDir } from './helpers';
@@ -29,6 +29,14 @@ describe('one registry of architectures', function () {
         await flow.dispose();
       }
     }
+  });
+
+  it('the addon raises only FlowError codes and caps iterations where the library does', () => {
+    const codes = native().errorCodes;
+    assert.ok(codes.length >= 8, `the addon lists ${codes.length} codes`);
+    for (const code of codes) assert.ok((FLOW_ERROR_CODES as readonly string[]).includes(code), `native code ${code} is not in FLOW_ERROR_CODES`);
+    assert.equal(new Set(codes).size, codes.length, 'native codes are distinct');
+    assert.equal(native().maxIterations, MAX_ITERATIONS);
   });
 
   it('pads frames the same way in TypeScript, C++ and Python', () => {

@@ -3,6 +3,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FlowError, FlowEstimator, VideoFlowSession } from '../lib';
+import { COMMANDS } from '../lib/cli/main';
+import { COMMON_OPTIONS } from '../lib/cli/options';
 import { opencv } from '../lib/opencv';
 import { exportModel, hasSharedData, pythonWithFlowlib, ROOT, SHARED_DATA, THREADS, tmpDir } from './helpers';
 
@@ -180,8 +182,11 @@ describe('the demo and the CLI', function () {
     assert.match(unknown.stderr, /demo: Unknown option '--frobnicate'/);
     assert.equal(run(['nonsense']).status, 2);
     const help = run(['help']).stdout;
-    for (const option of ['--normalize video|frame', '--json FILE', '--repeat N', '--max-frames N', '--window', '--device']) {
-      assert.ok(help.includes(option), `help lacks ${option}:\n${help}`);
+    for (const command of [...COMMANDS, { name: 'every command', options: COMMON_OPTIONS }]) {
+      for (const [name, spec] of Object.entries(command.options)) {
+        const option = spec.value ? `--${name} ${spec.value}` : `--${name}`;
+        assert.ok(help.includes(option), `help lacks ${command.name}'s ${option}:\n${help}`);
+      }
     }
   });
 

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FlowError } from '../FlowError';
-import { architectures, DEFAULT_MODEL, resolveModel } from '../models';
+import { architectures, DEFAULT_MODEL, looksLikePath, resolveModel } from '../models';
 import { findWeights, keyFormatsFor, recommendedWeights, weightsCatalogue, weightsSource, type KeyFormat, type WeightsEntry, type WeightsMetrics } from './catalogue';
 import { WeightsStore } from './WeightsStore';
 
@@ -40,10 +40,6 @@ export interface LoadPlan {
 }
 
 const RANDOM = 'random';
-
-function looksLikePath(value: string): boolean {
-  return value.includes('/') || value.includes('\\') || /\.(pth|pt|ckpt|tar|pkl|bin)$/i.test(value) || fs.existsSync(value);
-}
 
 function describeEntry(entry: WeightsEntry, located: { path: string; verification: string; url?: string; sha256?: string }): WeightsInfo {
   return {

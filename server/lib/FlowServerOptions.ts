@@ -1,8 +1,9 @@
 // The server's settings, declared once: defaults, bounds, the command-line flag and the environment variable of
 // each. `createFlowServer` validates what it is given against this table; `optical-flow serve` reads flags and
 // the environment through it; the README's list is this table.
-import { DEFAULT_MODEL, type DeviceName } from 'torch-optical-flow';
+import { DEFAULT_MODEL, MAX_ITERATIONS, type DeviceName } from 'torch-optical-flow';
 import { is } from 'torch-optical-flow/internal';
+import { DEFAULT_QUEUE_NAME } from './queue/videoJob';
 
 /** A model the server loads at start: a model name (its recommended weights) or a model with named weights. */
 export interface ServedModel {
@@ -59,7 +60,7 @@ const MiB = 2 ** 20;
 export const SERVER_SETTINGS: readonly ServerSetting[] = [
   { option: 'models', flag: 'model', env: 'OPTICAL_FLOW_MODELS', kind: 'list', value: 'M[=WEIGHTS],...', default: DEFAULT_MODEL,
     help: 'models to serve, comma-separated, each optionally with named weights (the first is the default)' },
-  { option: 'maxIterations', flag: 'max-iterations', env: 'OPTICAL_FLOW_MAX_ITERATIONS', kind: 'integer', value: 'N', default: 32, min: 1, max: 100,
+  { option: 'maxIterations', flag: 'max-iterations', env: 'OPTICAL_FLOW_MAX_ITERATIONS', kind: 'integer', value: 'N', default: 32, min: 1, max: MAX_ITERATIONS,
     help: 'largest iterations a request may ask for' },
   { option: 'bodyLimit', flag: 'body-limit', env: 'OPTICAL_FLOW_BODY_LIMIT', kind: 'integer', value: 'BYTES', default: 32 * MiB, min: 1024, max: 2 ** 31,
     help: 'bytes of one image upload or JSON body' },
@@ -79,7 +80,7 @@ export const SERVER_SETTINGS: readonly ServerSetting[] = [
     help: 'directory whose videos jobs may name by path' },
   { option: 'maxVideoBytes', flag: 'max-video-bytes', env: 'OPTICAL_FLOW_MAX_VIDEO_BYTES', kind: 'integer', value: 'BYTES', default: 1024 * MiB, min: 1024, max: 2 ** 40,
     help: 'bytes of one uploaded video' },
-  { option: 'queueName', flag: 'queue', env: 'OPTICAL_FLOW_QUEUE', kind: 'string', value: 'NAME', default: 'optical-flow-video',
+  { option: 'queueName', flag: 'queue', env: 'OPTICAL_FLOW_QUEUE', kind: 'string', value: 'NAME', default: DEFAULT_QUEUE_NAME,
     help: 'BullMQ queue name shared with the workers' },
 ];
 

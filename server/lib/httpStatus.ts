@@ -1,6 +1,11 @@
-// The one table from error codes to HTTP statuses: the library's codes, the service's own, and those of the
-// Fastify plugins whose errors reach the handler. Anything else is a 500.
-const STATUS: Readonly<Record<string, number>> = {
+// The one table from error codes to HTTP statuses: every code the library and the service raise (the compiler holds
+// it to their lists), and those of the Fastify plugins whose errors reach the handler, renamed. Anything else is a 500.
+import type { ArgumentErrorCode, FlowErrorCode } from 'torch-optical-flow';
+import type { ServiceErrorCode } from './ServiceError';
+
+export type PublicErrorCode = ArgumentErrorCode | FlowErrorCode | ServiceErrorCode;
+
+export const STATUS: Readonly<Record<PublicErrorCode, number>> = {
   // Argument validation (Node's codes, as the library raises them).
   ERR_INVALID_ARG_TYPE: 400,
   ERR_INVALID_ARG_VALUE: 400,
@@ -41,7 +46,7 @@ const STATUS: Readonly<Record<string, number>> = {
  * Fastify's and its plugins' codes, renamed to the service's so that clients see one vocabulary. Their messages
  * are kept.
  */
-const RENAMED: Readonly<Record<string, string>> = {
+const RENAMED: Readonly<Record<string, ServiceErrorCode>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
   FST_REQ_FILE_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
   FST_FILES_LIMIT: 'ERR_BODY_TOO_LARGE',
@@ -56,8 +61,8 @@ const RENAMED: Readonly<Record<string, string>> = {
 };
 
 /** The code a client sees for an error's own code. */
-export function publicCode(code: string | undefined, fastifyStatus?: number): string {
-  if (code !== undefined && STATUS[code] !== undefined) return code;
+export function publicCode(code: string | undefined, fastifyStatus?: number): PublicErrorCode {
+  if (code !== undefined && code in STATUS) return code as PublicErrorCode;
   if (code !== undefined && RENAMED[code] !== undefined) return RENAMED[code];
   // Fastify's JSON parser reports bad JSON as a SyntaxError with a 400 status and no code of ours.
   if (fastifyStatus !== undefined && fastifyStatus >= 400 && fastifyStatus < 500) return 'ERR_BAD_REQUEST';
@@ -65,5 +70,5 @@ export function publicCode(code: string | undefined, fastifyStatus?: number): st
 }
 
 export function statusOf(code: string): number {
-  return STATUS[code] ?? 500;
+  return code in STATUS ? STATUS[code as PublicErrorCode] : 500;
 }

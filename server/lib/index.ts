@@ -2,7 +2,9 @@
 // torch-optical-flow library. The queue worker loads BullMQ only when started.
 export { SERVER_SETTINGS } from './FlowServerOptions';
 export type { FlowServerOptions, ServedModel } from './FlowServerOptions';
-export { ServiceError } from './ServiceError';
+export { SERVICE_ERROR_CODES, ServiceError } from './ServiceError';
+export { STATUS } from './httpStatus';
+export type { PublicErrorCode } from './httpStatus';
 export type { ServiceErrorCode } from './ServiceError';
 export type { ErrorBody, FlowServer } from './FlowServer';
 export { serverOptionsFrom } from './cli/serve';

@@ -1,17 +1,13 @@
 // optical-flow serve: the HTTP service, configured from flags, else environment variables, else defaults.
 import { createFlowServer } from '..';
 import { FlowServerOptions, parseServedModel, SERVER_SETTINGS } from '../FlowServerOptions';
+import { setting } from './setting';
 import { CommandSpec, integerOption, OptionSpec, ParsedValues, stringOption, UsageError } from 'torch-optical-flow/internal';
 
 const LISTEN_OPTIONS: Record<string, OptionSpec & { env: string }> = {
   host: { type: 'string', value: 'ADDRESS', env: 'OPTICAL_FLOW_HOST', help: 'address to listen on (default 127.0.0.1; 0.0.0.0 for all)' },
   port: { type: 'string', value: 'PORT', env: 'OPTICAL_FLOW_PORT', help: 'port to listen on (default 8080; 0 picks a free one)' },
 };
-
-/** A flag's value, else its environment variable's. */
-function setting(values: ParsedValues, flag: string, env: string): string | undefined {
-  return stringOption(values, flag) ?? (process.env[env] || undefined);
-}
 
 function integer(flag: string, env: string, text: string): number {
   const n = Number(text);

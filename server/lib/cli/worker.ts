@@ -1,11 +1,8 @@
 // optical-flow worker: runs video jobs from the BullMQ queue until SIGTERM.
 import { startVideoJobWorker } from '..';
 import { DEFAULT_QUEUE_NAME } from '../queue/videoJob';
-import { CommandSpec, integerOption, ParsedValues, stringOption, UsageError } from 'torch-optical-flow/internal';
-
-function setting(values: ParsedValues, flag: string, env: string): string | undefined {
-  return stringOption(values, flag) ?? (process.env[env] || undefined);
-}
+import { setting } from './setting';
+import { CommandSpec, integerOption, stringOption, UsageError } from 'torch-optical-flow/internal';
 
 export const workerCommand: CommandSpec = {
   name: 'worker',

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import Redis from 'ioredis';
-import { encodeFlo, FlowEstimator, flowToColor, VideoFlowSession, type DeviceName } from 'torch-optical-flow';
+import { ARGUMENT_ERROR_CODES, encodeFlo, FlowEstimator, flowToColor, VideoFlowSession, type ArgumentErrorCode, type DeviceName, type FlowErrorCode } from 'torch-optical-flow';
 import { is, matFromRgb, opencv, type VideoWriterLike } from 'torch-optical-flow/internal';
 import {
   DEFAULT_QUEUE_NAME, JOB_ID_PATTERN, PairSummary, parseJobData, redisOptions, VideoJobData, VideoJobProgress, VideoJobResult, VideoJobSummary,
@@ -37,7 +37,9 @@ const OPTIONS: readonly (keyof VideoJobWorkerOptions)[] = ['redis', 'sharedDir',
 const MODEL_CACHE = 2;
 const PROGRESS_INTERVAL_MS = 500;
 /** Library errors that no retry can mend: the job fails at once. */
-const FINAL_CODES = new Set(['ERR_VIDEO', 'ERR_INPUT_SIZE', 'ERR_MODEL_LOAD', 'ERR_WEIGHTS', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE', 'ERR_UNKNOWN_OPTION']);
+// Failures a retry cannot mend: the job fails at once.
+const FINAL_CODES: ReadonlySet<string> = new Set<FlowErrorCode | ArgumentErrorCode>(['ERR_VIDEO', 'ERR_INPUT_SIZE', 'ERR_MODEL_LOAD', 'ERR_WEIGHTS',
+  ...ARGUMENT_ERROR_CODES]);
 const silent = { info() {}, warn() {}, error() {} };
 
 /**

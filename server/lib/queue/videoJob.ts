@@ -6,8 +6,11 @@
 import * as path from 'path';
 import { UnrecoverableError } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
+import { MAX_ITERATIONS } from 'torch-optical-flow';
 
 export const DEFAULT_QUEUE_NAME = 'optical-flow-video';
+/** The most frames a job may ask for. */
+export const MAX_JOB_FRAMES = 10_000_000;
 export const JOB_OUTPUTS = ['flo', 'video'] as const;
 export type VideoJobOutput = typeof JOB_OUTPUTS[number];
 /** Ids the server makes (UUIDs); anything else found in Redis is refused. */
@@ -87,7 +90,7 @@ export function parseJobData(data: unknown): VideoJobData {
   return {
     video, originalName: typeof d.originalName === 'string' ? d.originalName.slice(0, 256) : undefined, uploaded: d.uploaded === true,
     model: d.model as string, weights: d.weights as string | undefined,
-    iterations: int('iterations', 100), maxFrames: int('maxFrames', 10_000_000), outputs: outputs as VideoJobOutput[],
+    iterations: int('iterations', MAX_ITERATIONS), maxFrames: int('maxFrames', MAX_JOB_FRAMES), outputs: outputs as VideoJobOutput[],
   };
 }
 

@@ -9,6 +9,7 @@ import { ACCEPTED_TYPES, encodeFlow, FLOW_FORMATS, FlowFormat } from '../flowEnc
 import { decodeImage, rawImage } from '../imageDecoding';
 import { ModelPool, PooledModel } from '../ModelPool';
 import { ServiceError } from '../ServiceError';
+import { integerField } from './integerField';
 
 const FRAME_FIELDS = ['frameA', 'frameB'] as const;
 const TEXT_FIELDS = ['model', 'weights', 'iterations', 'format', 'width', 'height', 'pixelFormat'] as const;
@@ -30,15 +31,6 @@ interface FlowJsonBody extends FlowQuery {
 interface Upload {
   frames: Partial<Record<typeof FRAME_FIELDS[number], Buffer>>;
   fields: Partial<Record<TextField, string>>;
-}
-
-function integerField(name: string, value: string | number | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ServiceError('ERR_BAD_REQUEST', `${name} must be an integer between ${min} and ${max}, got '${value}'`);
-  }
-  return n;
 }
 
 async function readMultipart(request: FastifyRequest): Promise<Upload> {

@@ -6,10 +6,11 @@ import * as path from 'path';
 import { pipeline } from 'stream/promises';
 import type { MultipartFile, MultipartValue } from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { JOB_ID_PATTERN, JOB_OUTPUTS, VideoJobData, VideoJobOutput } from '../queue/videoJob';
+import { JOB_ID_PATTERN, JOB_OUTPUTS, MAX_JOB_FRAMES, VideoJobData, VideoJobOutput } from '../queue/videoJob';
 import type { VideoJobQueue } from '../queue/VideoJobQueue';
 import type { ServerContext } from '../FlowServer';
 import { ServiceError } from '../ServiceError';
+import { integerField } from './integerField';
 
 const JOB_FIELDS = ['path', 'model', 'weights', 'iterations', 'maxFrames', 'outputs'] as const;
 type JobField = typeof JOB_FIELDS[number];
@@ -23,13 +24,6 @@ interface JobJsonBody {
   iterations?: number;
   maxFrames?: number;
   outputs?: VideoJobOutput[] | string;
-}
-
-function integerField(name: string, value: unknown, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'number' ? value : Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new ServiceError('ERR_BAD_REQUEST', `${name} must be an integer between 1 and ${max}, got '${String(value)}'`);
-  return n;
 }
 
 function outputsField(value: unknown): VideoJobOutput[] {
@@ -155,8 +149,8 @@ export function jobRoutes(app: FastifyInstance, context: ServerContext): void {
       const served = pool.find(fields.model as string | undefined, fields.weights as string | undefined);
       const data: VideoJobData = {
         video, originalName, uploaded, model: served.model, weights: served.requestedWeights,
-        iterations: integerField('iterations', fields.iterations, options.maxIterations),
-        maxFrames: integerField('maxFrames', fields.maxFrames, 10_000_000),
+        iterations: integerField('iterations', fields.iterations, 1, options.maxIterations),
+        maxFrames: integerField('maxFrames', fields.maxFrames, 1, MAX_JOB_FRAMES),
         outputs: outputsField(fields.outputs),
       };
       try {
