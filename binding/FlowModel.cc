@@ -43,6 +43,22 @@ Frame CopyFrame(Napi::Env env, const Napi::Value& value) {
   return frame;
 }
 
+// The Refinement struct from its object, as TypeScript's NativeRefinement spells it.
+Refinement CopyRefinement(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "internal: refinement must be an object");
+  const Napi::Object object = value.As<Napi::Object>();
+  Refinement refinement;
+  refinement.iterations = object.Get("iterations").As<Napi::Number>().Int32Value();
+  refinement.tolerance = object.Get("tolerance").As<Napi::Number>().DoubleValue();
+  refinement.onTheFly = object.Get("onTheFly").ToBoolean();
+  return refinement;
+}
+
+Napi::Object RequestObject(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsObject()) throw Napi::TypeError::New(env, std::string("internal: ") + what + " takes one object");
+  return value.As<Napi::Object>();
+}
+
 // What a queued request looks like to TypeScript: its id (for cancel) and its promise.
 Napi::Object Request(Napi::Env env, uint32_t id, Napi::Value promise) {
   Napi::Object out = Napi::Object::New(env);
@@ -127,12 +143,10 @@ Napi::Value FlowModel::Load(const Napi::CallbackInfo& info) {
 
 Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Frame a = CopyFrame(env, info[0]);
-  Frame b = CopyFrame(env, info[1]);
-  Refinement refinement;
-  refinement.iterations = info[2].As<Napi::Number>().Int32Value();
-  refinement.tolerance = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
-  refinement.onTheFly = info[4].ToBoolean();
+  const Napi::Object request = RequestObject(env, info[0], "estimate");
+  Frame a = CopyFrame(env, request.Get("frameA"));
+  Frame b = CopyFrame(env, request.Get("frameB"));
+  const Refinement refinement = CopyRefinement(env, request.Get("refinement"));
   const uint32_t id = nextId_++;
   return Request(env, id,
                  Queue(env, std::make_unique<EstimateJob>(env, id, std::move(a), std::move(b), refinement), true));
@@ -140,15 +154,13 @@ Napi::Value FlowModel::Estimate(const Napi::CallbackInfo& info) {
 
 Napi::Value FlowModel::StreamStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const uint32_t stream = info[0].As<Napi::Number>().Uint32Value();
-  Frame frame = CopyFrame(env, info[1]);
-  Refinement refinement;
-  refinement.iterations = info[2].As<Napi::Number>().Int32Value();
-  refinement.tolerance = info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : 0;
-  refinement.onTheFly = info[6].ToBoolean();
+  const Napi::Object request = RequestObject(env, info[0], "streamStep");
+  const uint32_t stream = request.Get("stream").As<Napi::Number>().Uint32Value();
+  Frame frame = CopyFrame(env, request.Get("frame"));
+  const Refinement refinement = CopyRefinement(env, request.Get("refinement"));
   StreamOptions options;
-  options.reuseFeatures = info[3].As<Napi::Boolean>().Value();
-  options.warmStart = info[4].As<Napi::Boolean>().Value();
+  options.reuseFeatures = request.Get("reuseFeatures").ToBoolean();
+  options.warmStart = request.Get("warmStart").ToBoolean();
   const uint32_t id = nextId_++;
   return Request(
       env, id,

@@ -21,15 +21,8 @@ struct StateDict {
   std::map<std::string, double> scalars;
 };
 
-class ZipArchive;
-
 class StateDictReader {
  public:
   // Throws FlowError(ERR_WEIGHTS) naming the file and what could not be read.
   static StateDict Read(const std::string& path);
-
-  // Checks a TorchScript export's pickles the same way (data, constants and the code's debug_pkl), that each tensor
-  // record holds exactly the bytes its storage declares, and that each tensor lies inside its storage: LibTorch 1.13
-  // loads either fault without complaint and computes with what lies past the data. Throws FlowError(ERR_MODEL_LOAD).
-  static void CheckExportStorages(ZipArchive& zip, const std::string& path);
 };

@@ -2,13 +2,11 @@
 
 #include <ATen/Parallel.h>
 
-#include <fstream>
-
 #include "Device.h"
+#include "ExportFile.h"
 #include "FlowError.h"
 #include "ModuleWeights.h"
 #include "StateDictReader.h"
-#include "ZipArchive.h"
 
 namespace {
 
@@ -34,33 +32,6 @@ std::string DeviceName(const torch::Device& device) {
   return "cuda:" + std::to_string(device.index() < 0 ? 0 : device.index());
 }
 
-// Says what a file is when it is not a TorchScript export, rather than LibTorch's archive-level message, and checks
-// every record's CRC-32 before LibTorch (whose zip reader checks none) parses anything.
-void CheckIsExport(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw FlowError(ErrorCode::ModelLoad, "cannot open model file '" + path + "'");
-  char head[2] = {0, 0};
-  in.read(head, 2);
-  if (in.gcount() == 2 && static_cast<uint8_t>(head[0]) == 0x80) {
-    throw FlowError(ErrorCode::ModelLoad,
-                    "model file '" + path +
-                        "' is a PyTorch checkpoint in the legacy format, not a "
-                        "TorchScript export: pass it as `weights` next to an export of its architecture");
-  }
-  if (in.gcount() != 2 || head[0] != 'P' || head[1] != 'K') {
-    throw FlowError(ErrorCode::ModelLoad, "model file '" + path + "' is not a TorchScript export (not a zip archive)");
-  }
-  ZipArchive zip(path, ErrorCode::ModelLoad, "model file");
-  if (!zip.Has("constants.pkl") && zip.Has("data.pkl")) {
-    throw FlowError(ErrorCode::ModelLoad, "model file '" + path +
-                                              "' is a PyTorch checkpoint (state dict), not a "
-                                              "TorchScript export: pass it as `weights` next to an export of its "
-                                              "architecture, or convert it with scripts/export --weights");
-  }
-  zip.VerifyAll();
-  StateDictReader::CheckExportStorages(zip, path);
-}
-
 }  // namespace
 
 ModelInfo TorchModel::Load(const LoadOptions& options) {
@@ -72,7 +43,7 @@ ModelInfo TorchModel::Load(const LoadOptions& options) {
     at::globalContext().setAllowTF32CuDNN(false);
     at::globalContext().setAllowTF32CuBLAS(false);
   }
-  CheckIsExport(options.modelPath);
+  CheckExportFile(options.modelPath);
   try {
     module_ = torch::jit::load(options.modelPath, torch::kCPU);
   } catch (const c10::Error& e) {

@@ -9,6 +9,22 @@ export const FLOW_ERROR_CODES = [
 export type FlowErrorCode = typeof FLOW_ERROR_CODES[number];
 const CODES: ReadonlySet<string> = new Set(FLOW_ERROR_CODES);
 
+/** What each code means: the one description of it, which docs/robustness.md and the service's docs print. */
+export const FLOW_ERROR_MEANINGS: Readonly<Record<FlowErrorCode, string>> = {
+  ERR_MODEL_LOAD: 'the model file is missing, not a TorchScript export, corrupt, or declares properties out of range',
+  ERR_WEIGHTS: 'the weights file is corrupt, hostile, of another architecture, or has missing, unexpected or mis-shaped tensors',
+  ERR_DEVICE: 'the device asked for is not available (CUDA on a machine or LibTorch build without it)',
+  ERR_INPUT_SIZE: 'frames of different sizes, smaller than 8x8, or needing more memory than `memoryLimit`',
+  ERR_INFERENCE: 'LibTorch failed while computing, or the flow came out NaN or infinite',
+  ERR_DISPOSED: 'the model or stream was disposed before the request ran, or is used after `dispose()`',
+  ERR_QUEUE_FULL: 'more than `queueLimit` requests queued or running on the model',
+  ERR_ABORTED: "the request's `signal` was aborted",
+  ERR_VIDEO: 'a video cannot be opened or decoded, or ended well before the frame count its container announces',
+  ERR_NATIVE_MISSING: 'the native addon is not built, or was built against another LibTorch than the one it finds',
+  ERR_DOWNLOAD: 'a download failed: HTTP error, stall past `downloadTimeout`, dropped connection, or a checksum that does not match',
+  ERR_OFFLINE: 'weights that are not cached were needed while offline; the message names the URL and the path to put the file at',
+};
+
 /**
  * An error from loading or running a model. Argument mistakes are `TypeError` / `RangeError` instead, with
  * Node's codes (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`, `ERR_UNKNOWN_OPTION`).

@@ -26,8 +26,8 @@ export interface LoadOptions {
   /**
    * 'bfloat16' runs RAFT's networks (encoders, update operator, upsampling mask) in bfloat16 while coordinates, the
    * correlation and its lookups stay in float32: faster on CPUs with native bfloat16 (AVX512-BF16, AMX), slower on
-   * others, and within a few thousandths of a pixel of float32 in mean EPE on the shared samples (see the README's
-   * Speed section). RAFT exports only. Default 'float32'.
+   * others, and within a few thousandths of a pixel of float32 in mean EPE on the shared samples (see
+   * docs/performance.md). RAFT exports only. Default 'float32'.
    */
   precision?: Precision;
   /**
@@ -241,7 +241,7 @@ export class FlowEstimator {
     const onTheFly = this.plan(a.width, a.height, correlation);
     if (signal?.aborted) throw new FlowError('ERR_ABORTED', 'the request was aborted before it was queued');
 
-    const request = this.model.estimate(a, b, iterations, tolerance, onTheFly);
+    const request = this.model.estimate({ frameA: a, frameB: b, refinement: { iterations, tolerance, onTheFly } });
     const result = request.promise.then(
       (flow) => new FlowField(flow.width, flow.height, flow.data, flow.iterations),
       (error) => { throw FlowError.fromNative(error, stack); },

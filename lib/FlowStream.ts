@@ -49,7 +49,10 @@ export class FlowStream {
       if (this.isDisposed()) throw new FlowError('ERR_DISPOSED', 'push() was called after the model was disposed');
       const native = toNativeFrame(`frame ${this.frames}`, frame);
       const onTheFly = this.plan(native.width, native.height);
-      const request = this.model.streamStep(this.id, native, this.iterations, this.reuseFeatures, this.warmStart, this.tolerance, onTheFly);
+      const request = this.model.streamStep({
+        stream: this.id, frame: native, refinement: { iterations: this.iterations, tolerance: this.tolerance, onTheFly },
+        reuseFeatures: this.reuseFeatures, warmStart: this.warmStart,
+      });
       this.frames++;
       return request.promise.then(
         (flow) => (flow ? new FlowField(flow.width, flow.height, flow.data, flow.iterations) : null),

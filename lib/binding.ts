@@ -52,12 +52,38 @@ export interface NativeStreamRequest {
   promise: Promise<NativeFlow | null>;
 }
 
+/** How far RAFT refines (binding/TorchModel.h's Refinement). */
+export interface NativeRefinement {
+  /** At most this many iterations. */
+  iterations: number;
+  /** Stop once an iteration's mean update is under this many pixels; 0: always `iterations`. */
+  tolerance: number;
+  /** RAFT's correlation windows from the features, not from the all-pairs volume. */
+  onTheFly: boolean;
+}
+
+/** One pair (binding/EstimateJob.h). */
+export interface NativeEstimateRequest {
+  frameA: NativeFrame;
+  frameB: NativeFrame;
+  refinement: NativeRefinement;
+}
+
+/** The next frame of a stream (binding/StreamStepJob.h), with its StreamOptions. */
+export interface NativeStreamStepRequest {
+  stream: number;
+  frame: NativeFrame;
+  refinement: NativeRefinement;
+  /** Encode each frame once: its features serve both pairs it belongs to. */
+  reuseFeatures: boolean;
+  /** Start refinement from the previous pair's flow, carried forward. */
+  warmStart: boolean;
+}
+
 export interface NativeFlowModel {
   load(options: NativeLoadOptions): Promise<NativeLoadResult>;
-  /** `tolerance` 0: always `iterations`. `onTheFly`: RAFT's correlation windows from the features, not the volume. */
-  estimate(a: NativeFrame, b: NativeFrame, iterations: number, tolerance: number, onTheFly: boolean): NativeRequest;
-  streamStep(stream: number, frame: NativeFrame, iterations: number, reuseFeatures: boolean, warmStart: boolean, tolerance: number,
-    onTheFly: boolean): NativeStreamRequest;
+  estimate(request: NativeEstimateRequest): NativeRequest;
+  streamStep(request: NativeStreamStepRequest): NativeStreamRequest;
   streamEnd(stream: number): Promise<void>;
   cancel(id: number): boolean;
   dispose(): Promise<void>;

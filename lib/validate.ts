@@ -5,6 +5,14 @@
 export const ARGUMENT_ERROR_CODES = ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE', 'ERR_UNKNOWN_OPTION'] as const;
 export type ArgumentErrorCode = typeof ARGUMENT_ERROR_CODES[number];
 
+/** What each argument code means (Node's codes, raised on `TypeError` and `RangeError`). */
+export const ARGUMENT_ERROR_MEANINGS: Readonly<Record<ArgumentErrorCode, string>> = {
+  ERR_INVALID_ARG_TYPE: 'an argument or option of the wrong type (the message names it and what it got)',
+  ERR_INVALID_ARG_VALUE: 'an argument or option of the right type but not an allowed value',
+  ERR_OUT_OF_RANGE: 'a number outside its bounds (the message gives them)',
+  ERR_UNKNOWN_OPTION: 'an option the call does not take (the message suggests the closest it does)',
+};
+
 type Coded<E extends Error> = E & { code: string };
 
 function coded<E extends Error>(error: E, code: ArgumentErrorCode): Coded<E> {

@@ -1,5 +1,5 @@
 // npm run bench:service: the service under load and under faults, on loopback, bounded in time and connections.
-// Writes bench/service.json and prints a table.
+// Writes bench/results/service.json and prints a table.
 //   load:  autocannon against POST /v1/flow (64x64 PNG pairs) on a server in its own process; at the queue limit
 //          and at four times it (where 503 + Retry-After is the expected answer to the excess); status counts,
 //          latency, throughput, the server's RSS before and after each run, and its event-loop delay.

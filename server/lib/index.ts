@@ -2,12 +2,12 @@
 // torch-optical-flow library. The queue worker loads BullMQ only when started.
 export { SERVER_SETTINGS } from './FlowServerOptions';
 export type { FlowServerOptions, ServedModel } from './FlowServerOptions';
-export { SERVICE_ERROR_CODES, ServiceError } from './ServiceError';
+export { SERVICE_ERROR_CODES, SERVICE_ERROR_MEANINGS, ServiceError } from './ServiceError';
 export { STATUS } from './httpStatus';
 export type { PublicErrorCode } from './httpStatus';
 export type { ServiceErrorCode } from './ServiceError';
 export type { ErrorBody, FlowServer } from './FlowServer';
-export { serverOptionsFrom } from './cli/serve';
+export { LISTEN_OPTIONS, serverOptionsFrom } from './cli/serve';
 export { EVENT_LOOP_PRECISION_MS } from './ServiceMetrics';
 export type { VideoJobWorker, VideoJobWorkerOptions } from './queue/VideoJobWorker';
 export type { VideoJobResult, VideoJobSummary, VideoJobProgress } from './queue/videoJob';

@@ -268,7 +268,7 @@ describe('HTTP service', function () {
     assert.ok(short.pool.models[0].estimator.disposed);
   });
 
-  it('`optical-flow serve` answers the README\'s curl lines, and drains on SIGTERM: the request in flight gets its flow, new connections are refused, exit code 0', async function () {
+  it('`optical-flow-server serve` answers the curl lines of docs/service.md, and drains on SIGTERM: the request in flight gets its flow, new connections are refused, exit code 0', async function () {
     const child = spawn(process.execPath, [path.join(ROOT, 'server', 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--threads', String(THREADS), '--model', 'raft-small=bundled'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
     let output = '';
@@ -283,13 +283,12 @@ describe('HTTP service', function () {
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
 
-    // The README's curl lines, as written, against this server.
-    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Service'));
+    // The curl lines of docs/service.md, as written, against this server.
+    const section = fs.readFileSync(path.join(ROOT, 'docs', 'service.md'), 'utf8');
     const block = /```sh\n([\s\S]*?)```/.exec(section)![1];
     const curls = block.split('\n').filter((line) => line.startsWith('curl '));
     assert.equal(curls.length, 3);
-    const work = fs.mkdtempSync(path.join(tmpDir(), 'readme-curl-'));
+    const work = fs.mkdtempSync(path.join(tmpDir(), 'docs-curl-'));
     for (const line of curls) {
       const command = line.replaceAll('http://127.0.0.1:8080', address).replaceAll('@docs/', `@${ROOT}/docs/`);
       const run = spawnSync('sh', ['-c', command], { cwd: work, encoding: 'utf8' });

@@ -1,5 +1,5 @@
 // npm run fuzz: makes a corpus of hostile checkpoints and exports, loads each in a worker process, prints the
-// outcome per mutation and writes bench/fuzz.json. Exits non-zero on any signal, hang, memory past the bound or
+// outcome per mutation and writes bench/results/fuzz.json. Exits non-zero on any signal, hang, memory past the bound or
 // error without the right code.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';

@@ -4,7 +4,8 @@ import { FlowServerOptions, parseServedModel, SERVER_SETTINGS } from '../FlowSer
 import { setting } from './setting';
 import { CommandSpec, integerOption, OptionSpec, ParsedValues, stringOption, UsageError } from 'torch-optical-flow/internal';
 
-const LISTEN_OPTIONS: Record<string, OptionSpec & { env: string }> = {
+/** Where `optical-flow-server serve` listens: flags and variables beside SERVER_SETTINGS. */
+export const LISTEN_OPTIONS: Record<string, OptionSpec & { env: string }> = {
   host: { type: 'string', value: 'ADDRESS', env: 'OPTICAL_FLOW_HOST', help: 'address to listen on (default 127.0.0.1; 0.0.0.0 for all)' },
   port: { type: 'string', value: 'PORT', env: 'OPTICAL_FLOW_PORT', help: 'port to listen on (default 8080; 0 picks a free one)' },
 };
