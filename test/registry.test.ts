@@ -39,6 +39,16 @@ describe('one registry of architectures', function () {
     assert.equal(native().maxIterations, MAX_ITERATIONS);
   });
 
+  it('reports a code the addon should never raise as ERR_INFERENCE, naming it, and passes known codes through', () => {
+    const stray = FlowError.fromNative(Object.assign(new Error('it broke'), { code: 'ERR_BOGUS' }), undefined);
+    assert.equal(stray.code, 'ERR_INFERENCE');
+    assert.equal(stray.message, 'it broke (native code ERR_BOGUS)');
+    const known = FlowError.fromNative(Object.assign(new Error('no such device'), { code: 'ERR_DEVICE' }), undefined);
+    assert.deepEqual([known.code, known.message], ['ERR_DEVICE', 'no such device']);
+    const uncoded = FlowError.fromNative('plain text', undefined);
+    assert.deepEqual([uncoded.code, uncoded.message], ['ERR_INFERENCE', 'plain text']);
+  });
+
   it('pads frames the same way in TypeScript, C++ and Python', () => {
     const cases: [number, number, number, number][] = [];
     for (const [stride, minSize] of [[8, 64], [64, 64], [8, 8], [4, 100], [1, 1]]) {

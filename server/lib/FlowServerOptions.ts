@@ -1,5 +1,5 @@
 // The server's settings, declared once: defaults, bounds, the command-line flag and the environment variable of
-// each. `createFlowServer` validates what it is given against this table; `optical-flow serve` reads flags and
+// each. `createFlowServer` validates what it is given against this table; `optical-flow-server serve` reads flags and
 // the environment through it; docs/service.md's table is generated from it.
 import { DEFAULT_MODEL, MAX_ITERATIONS, type DeviceName } from 'torch-optical-flow';
 import { is } from 'torch-optical-flow/internal';

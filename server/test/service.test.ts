@@ -295,8 +295,8 @@ describe('HTTP service', function () {
       assert.equal(run.status, 0, `${command}: ${run.stderr}`);
       if (line.includes('/readyz')) assert.equal((JSON.parse(run.stdout) as { status: string }).status, 'ready');
     }
-    const readmeFlow = decodeFlo(fs.readFileSync(path.join(work, 'flow.flo')));
-    assert.deepEqual([readmeFlow.width, readmeFlow.height], [320, 240]);
+    const docsFlow = decodeFlo(fs.readFileSync(path.join(work, 'flow.flo')));
+    assert.deepEqual([docsFlow.width, docsFlow.height], [320, 240]);
     assert.equal((await sharp(path.join(work, 'flow.png')).metadata()).width, 320);
 
     const [x, y] = syntheticPair(320, 240, 2, 1);

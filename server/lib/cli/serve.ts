@@ -1,4 +1,4 @@
-// optical-flow serve: the HTTP service, configured from flags, else environment variables, else defaults.
+// optical-flow-server serve: the HTTP service, configured from flags, else environment variables, else defaults.
 import { createFlowServer } from '..';
 import { FlowServerOptions, parseServedModel, SERVER_SETTINGS } from '../FlowServerOptions';
 import { setting } from './setting';

@@ -1,4 +1,4 @@
-// optical-flow worker: runs video jobs from the BullMQ queue until SIGTERM.
+// optical-flow-server worker: runs video jobs from the BullMQ queue until SIGTERM.
 import { startVideoJobWorker } from '..';
 import { DEFAULT_QUEUE_NAME } from '../queue/videoJob';
 import { setting } from './setting';
