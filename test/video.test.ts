@@ -130,7 +130,24 @@ describe('the demo and the CLI', function () {
     assert.equal(result.status, 0, result.stderr);
     const rows = JSON.parse(fs.readFileSync(json, 'utf8'));
     assert.deepEqual(rows.map((r: { pairs: number }) => r.pairs), [1, 1]);
-    assert.match(result.stdout, /raft-small +sintel +1 +[0-9.]+ +[0-9.]+% +[0-9.]+ +[0-9.-]+ +[0-9.-]+/);
+    assert.deepEqual(rows.map((r: { iterations: number }) => r.iterations), [2, 2]);
+    assert.match(result.stdout, /raft-small +sintel +1 +[0-9.]+ +[0-9.]+% +[0-9.]+ +[0-9.-]+ +[0-9.-]+ +2\.0/);
+  });
+
+  it('eval --tolerance stops refinement early and reports the iterations run; a bad --tolerance is named', function () {
+    if (!hasSharedData()) this.skip();
+    const json = path.join(tmpDir(), 'eval-tolerance.json');
+    const result = run(['eval', path.join(SHARED_DATA, 'formats'), '--iterations', '6', '--tolerance', '100', '--weights', 'bundled', '--json', json]);
+    assert.equal(result.status, 0, result.stderr);
+    const [row] = JSON.parse(fs.readFileSync(json, 'utf8'));
+    assert.ok(row.iterations >= 1 && row.iterations < 6, `iterations ${row.iterations}`);
+    assert.ok(Number.isFinite(row.epe));
+    for (const bad of ['abc', '0', '1000']) {
+      const failed = run(['eval', path.join(SHARED_DATA, 'formats'), '--tolerance', bad, '--weights', 'bundled']);
+      assert.notEqual(failed.status, 0);
+      assert.match(failed.stderr, /tolerance/);
+      assert.match(failed.stderr, new RegExp(`(got '${bad}'|received number ${bad})$`, 'm'));
+    }
   });
 
   it('reads the KITTI and Sintel training layouts with their masks, and measures OpenCV\'s methods as the Python validation does', function () {

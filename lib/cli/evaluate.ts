@@ -5,13 +5,17 @@ import { DEFAULT_MODEL, FlowEstimator, FlowField, FlowMetrics, flowMetrics, pool
 import { findPairs, GroundTruthPair, readTruth } from './groundTruthPairs';
 import { readImage } from './images';
 import { PYTHON, PYTHON_PACKAGE, runPython } from './python';
-import { CommandSpec, integerOption, loadOptions, stringOption, UsageError, MODEL_LOAD_OPTIONS } from './options';
+import { CommandSpec, integerOption, loadOptions, numberOption, stringOption, UsageError, MODEL_LOAD_OPTIONS } from './options';
 
 /** OpenCV's classical methods, run by the project's Python package (python/flowlib/baselines.py). */
 export const CLASSICAL_METHODS = ['dis-medium', 'dis-fast', 'farneback', 'deepflow', 'zero'] as const;
 
 interface Folder { folder: string; pairs: GroundTruthPair[] }
-export interface EvaluationRow extends FlowMetrics { method: string; folder: string; pairs: number }
+export interface EvaluationRow extends FlowMetrics {
+  method: string; folder: string; pairs: number;
+  /** Mean refinement iterations a pair took (RAFT models; fewer than --iterations where --tolerance stopped early). */
+  iterations?: number;
+}
 
 /** Flows of the classical methods for every pair, as flow[method][pair index across the folders]. */
 function classicalFlows(methods: string[], pairs: GroundTruthPair[], dir: string): (k: number, method: string) => FlowField {
@@ -31,7 +35,7 @@ function classicalFlows(methods: string[], pairs: GroundTruthPair[], dir: string
 function formatRow(row: EvaluationRow): string {
   const bands = row.bySpeed.map((b) => (Number.isNaN(b.epe) ? '      -' : b.epe.toFixed(2).padStart(7))).join(' ');
   return `${row.method.padEnd(12)} ${row.folder.padEnd(16)} ${String(row.pairs).padStart(3)}  ${row.epe.toFixed(3).padStart(7)}  ` +
-    `${(100 * row.flAll).toFixed(1).padStart(5)}%  ${bands}`;
+    `${(100 * row.flAll).toFixed(1).padStart(5)}%  ${bands}  ${row.iterations === undefined ? '    -' : row.iterations.toFixed(1).padStart(5)}`;
 }
 
 export const evaluateCommand: CommandSpec = {
@@ -45,7 +49,8 @@ export const evaluateCommand: CommandSpec = {
   options: {
     ...MODEL_LOAD_OPTIONS,
     model: { type: 'string', value: 'M[,M...]', help: 'models to evaluate (default raft-small; none with --model "")' },
-    iterations: { type: 'string', value: 'N', help: 'refinement iterations (default: the model\'s)' },
+    iterations: { type: 'string', value: 'N', help: 'refinement iterations (default: the model\'s); with --tolerance, the most' },
+    tolerance: { type: 'string', value: 'PX', help: 'RAFT: stop refining a pair once an iteration moves its flow by less than PX on average; the table gives the mean iterations run' },
     classical: { type: 'string', value: 'M[,M...]|all', help: `also OpenCV's ${CLASSICAL_METHODS.join(', ')} on the same pairs (needs python3-opencv and this project's python/)` },
     json: { type: 'string', value: 'FILE', help: 'also write the rows as JSON' },
   },
@@ -69,22 +74,27 @@ export const evaluateCommand: CommandSpec = {
     const models = modelOption === '' ? [] : modelOption.split(',');
     if (models.length === 0 && classical.length === 0) throw new UsageError('nothing to evaluate: give a --model or --classical');
     const iterations = integerOption(values, 'iterations');
+    const tolerance = numberOption(values, 'tolerance');
 
     // The truth of every pair, read once; the pairs of all folders in one list, so the classical methods run once.
     const all = folders.flatMap((f) => f.pairs);
     const truths = all.map(readTruth);
     const rows: EvaluationRow[] = [];
-    console.log(`${'method'.padEnd(12)} ${'set'.padEnd(16)} pairs      EPE  Fl-all   <10px 10-40px  >40px`);
+    console.log(`${'method'.padEnd(12)} ${'set'.padEnd(16)} pairs      EPE  Fl-all   <10px 10-40px  >40px  iters`);
     const measure = async (method: string, estimate: (pair: GroundTruthPair, k: number) => Promise<FlowField> | FlowField) => {
       let offset = 0;
       for (const { folder, pairs } of folders) {
         const perPair: FlowMetrics[] = [];
+        const ran: number[] = [];
         for (let k = 0; k < pairs.length; k++) {
           const { flow, valid } = truths[offset + k];
-          perPair.push(flowMetrics(await estimate(pairs[k], offset + k), flow, valid));
+          const field = await estimate(pairs[k], offset + k);
+          if (field.iterations !== undefined) ran.push(field.iterations);
+          perPair.push(flowMetrics(field, flow, valid));
         }
         offset += pairs.length;
         const row: EvaluationRow = { method, folder: path.basename(path.resolve(folder)), pairs: pairs.length, ...poolMetrics(perPair) };
+        if (ran.length === pairs.length) row.iterations = ran.reduce((a, b) => a + b, 0) / ran.length;
         rows.push(row);
         console.log(formatRow(row));
       }
@@ -92,7 +102,7 @@ export const evaluateCommand: CommandSpec = {
     for (const model of models) {
       const flow = await FlowEstimator.load(loadOptions(values, model));
       try {
-        await measure(model, (pair) => flow.estimate(readImage(pair.a), readImage(pair.b), { iterations }));
+        await measure(model, (pair) => flow.estimate(readImage(pair.a), readImage(pair.b), { iterations, tolerance }));
       } finally {
         await flow.dispose();
       }

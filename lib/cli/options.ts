@@ -97,6 +97,14 @@ export function integerOption(values: ParsedValues, name: string): number | unde
   return n;
 }
 
+export function numberOption(values: ParsedValues, name: string): number | undefined {
+  const value = stringOption(values, name);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${value}'`);
+  return n;
+}
+
 /** The options that pick a model's weights and arithmetic, for the commands that load one. */
 export const MODEL_LOAD_OPTIONS: Record<string, OptionSpec> = {
   weights: { type: 'string', value: 'NAME|FILE|random', help: "published weights (see 'weights list'), a checkpoint, or random (default: the model's recommended)" },
