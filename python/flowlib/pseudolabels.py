@@ -1,7 +1,7 @@
-"""Real video with targets from a classical method: OpenCV's DIS (medium preset) flow between frames of unlabelled
-videos, kept where the forward and backward flows agree, as training targets with a validity mask.
+"""Real video with targets from a classical method: OpenCV's DIS (medium preset) or DeepFlow flow between frames of
+unlabelled videos, kept where the forward and backward flows agree, as training targets with a validity mask.
 
-    python -m flowlib.pseudolabels --videos DIR --out training/pseudo [--exclude sintel_clip.mp4]
+    python -m flowlib.pseudolabels --videos DIR --out training/pseudo [--teacher deepflow] [--exclude sintel_clip.mp4]
 
 Classical flow is better than the bundled network on small motions over real textures (about half its error under
 10 px on KITTI), which synthetic data does not teach well; the forward-backward check (Sundaram et al., 2010:
@@ -12,7 +12,8 @@ import argparse
 import json
 import os
 import random
-from typing import Dict, List, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,11 +27,28 @@ PAIRS_PER_VIDEO = 120
 GAPS = (1, 1, 2)  # consecutive frames twice as often as one frame apart
 
 
-def teacher(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """DIS medium flow from RGB frame a to b, (H, W, 2) float32."""
+# The classical methods that can label: DIS medium (fast, good on large motions) and DeepFlow (about 30x slower,
+# the best classical method on the validation sets' small motions: Sintel 0.75 against DIS's 0.88, KITTI 2012 0.50
+# against 0.57; models/README.md).
+TEACHERS = ("dis-medium", "deepflow")
+
+
+def teacher(a: np.ndarray, b: np.ndarray, name: str = "dis-medium") -> np.ndarray:
+    """The `name` teacher's flow from RGB frame a to b, (H, W, 2) float32."""
     import cv2
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), None)
+    grey_a, grey_b = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
+    if name == "dis-medium":
+        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(grey_a, grey_b, None)
+    if name == "deepflow":
+        return cv2.optflow.createOptFlow_DeepFlow().calc(grey_a, grey_b, None)
+    raise ValueError(f"unknown teacher {name!r}; the teachers are {', '.join(TEACHERS)}")
+
+
+def labelled(job: Tuple[np.ndarray, np.ndarray, str]) -> Tuple[np.ndarray, np.ndarray]:
+    """One pair's forward flow (float16) and packed validity mask: a process pool's unit of work."""
+    a, b, name = job
+    forward, backward = teacher(a, b, name), teacher(b, a, name)
+    return forward.astype(np.float16), np.packbits(consistent(forward, backward), axis=-1)
 
 
 def consistent(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
@@ -52,10 +70,14 @@ def read_video(path: str, max_side: int = MAX_SIDE) -> np.ndarray:
     return read_frames(path, max_side=max_side, max_frames=100_000)
 
 
-def build(videos: Sequence[str], out: str, *, pairs_per_video: int = PAIRS_PER_VIDEO, seed: int = 0) -> Dict:
+def build(videos: Sequence[str], out: str, *, pairs_per_video: int = PAIRS_PER_VIDEO, seed: int = 0,
+          teacher_name: str = "dis-medium", workers: int = 2) -> Dict:
     """Writes <out>/<video>.npz (frames, pairs, flows, valid) per video and <out>/index.json; returns the index."""
+    if teacher_name not in TEACHERS:
+        raise ValueError(f"unknown teacher {teacher_name!r}; the teachers are {', '.join(TEACHERS)}")
     os.makedirs(out, exist_ok=True)
-    index = {"teacher": "dis-medium, forward-backward checked", "videos": {}}
+    index = {"teacher": teacher_name, "check": "forward-backward", "videos": {}}
+    pool = ProcessPoolExecutor(max_workers=workers)
     for path in videos:
         frames = read_video(path)
         if len(frames) < 3:
@@ -65,11 +87,8 @@ def build(videos: Sequence[str], out: str, *, pairs_per_video: int = PAIRS_PER_V
         pairs = [(t, t + rng.choice(GAPS)) for t in starts]
         used = sorted({t for pair in pairs for t in pair})
         position = {t: k for k, t in enumerate(used)}
-        flows, valid = [], []
-        for t1, t2 in pairs:
-            forward, backward = teacher(frames[t1], frames[t2]), teacher(frames[t2], frames[t1])
-            flows.append(forward.astype(np.float16))
-            valid.append(np.packbits(consistent(forward, backward), axis=-1))
+        results = list(pool.map(labelled, [(frames[t1], frames[t2], teacher_name) for t1, t2 in pairs]))
+        flows, valid = [flow for flow, _ in results], [mask for _, mask in results]
         name = os.path.splitext(os.path.basename(path))[0]
         np.savez(os.path.join(out, f"{name}.npz"), frames=frames[used],
                  pairs=np.array([(position[a], position[b]) for a, b in pairs], np.int32),
@@ -78,6 +97,7 @@ def build(videos: Sequence[str], out: str, *, pairs_per_video: int = PAIRS_PER_V
         index["videos"][name] = {"file": os.path.basename(path), "pairs": len(pairs), "size": list(frames.shape[1:3]),
                                  "valid_share": round(kept, 3)}
         print(json.dumps({name: index["videos"][name]}), flush=True)
+    pool.shutdown()
     with open(os.path.join(out, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
     return index
@@ -144,11 +164,13 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--exclude", default="sintel_clip.mp4", metavar="NAME[,NAME...]",
                         help="file names never used (default sintel_clip.mp4: footage of the Sintel validation scenes)")
     parser.add_argument("--pairs-per-video", type=int, default=PAIRS_PER_VIDEO)
+    parser.add_argument("--teacher", choices=TEACHERS, default="dis-medium")
+    parser.add_argument("--workers", type=int, default=2, help="processes computing flows (default 2)")
     args = parser.parse_args(argv)
     videos = video_files(args.videos, args.exclude.split(","))
     if not videos:
         parser.error(f"no videos in {args.videos} (besides {args.exclude})")
-    build(videos, args.out, pairs_per_video=args.pairs_per_video)
+    build(videos, args.out, pairs_per_video=args.pairs_per_video, teacher_name=args.teacher, workers=args.workers)
     return 0
 
 

@@ -32,7 +32,7 @@ from .losses import end_point_error, photometric_sequence_loss, sequence_loss
 from .raft import RAFT
 from .runs import MIX, log_run, plan_at, read_plan
 from .paths import MODELS_DIR, SHARED_DATA, TRAINING_DIR
-from .pseudolabels import PseudoLabelledPairs, build as build_pseudo_labels
+from .pseudolabels import TEACHERS, PseudoLabelledPairs, build as build_pseudo_labels
 from .rigid import RigidSceneGenerator
 from .synthetic import SyntheticFlowGenerator, warm_start
 from .textures import PHOTOGRAPH_PACKAGES, load_photographs, photograph_files
@@ -228,8 +228,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "loss over visible pixels, edge-aware smoothness)",
               "rigid_share": "batches of rigid 3-D scenes (flowlib/rigid.py: streets and rooms of textured planes, "
                              "boxes and billboards, a moving camera and moving objects)",
-              "pseudo_share": "batches of real video with DIS flow as the target where forward and backward agree "
-                              "(--pseudo)",
+              "pseudo_share": "batches of real video with classical flow (--pseudo-teacher) as the target where "
+                              "forward and backward agree (--pseudo)",
               "long_share": "steps run with --long-iterations refinement iterations instead of --iterations, so "
                             "that the updates learn to settle"}
     for key, what in shares.items():
@@ -244,6 +244,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pseudo", default=os.path.join(TRAINING_DIR, "pseudo"), metavar="DIR",
                         help="cache of pseudo-labelled pairs for --pseudo-share, made from the --videos (but "
                              "--video-exclude) when absent (default training/pseudo)")
+    parser.add_argument("--pseudo-teacher", choices=TEACHERS, default="dis-medium",
+                        help="classical method whose flows label the --pseudo cache (default dis-medium); a cache "
+                             "made by another is refused")
     parser.add_argument("--long-iterations", type=int, default=20,
                         help="refinement iterations of the --long-share steps (default 20)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="bfloat16",
@@ -333,8 +336,15 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
         if not sources:
             raise SystemExit(f"--pseudo-share {args.pseudo_share}: no pseudo-labelled pairs in {args.pseudo}, and no "
                              f"videos in {args.videos} (besides {args.video_exclude}) to make them from")
-        print(f"making pseudo-labelled pairs in {args.pseudo} from {len(sources)} videos", flush=True)
-        build_pseudo_labels(sources, args.pseudo)
+        print(f"making {args.pseudo_teacher} pseudo-labelled pairs in {args.pseudo} from {len(sources)} videos",
+              flush=True)
+        build_pseudo_labels(sources, args.pseudo, teacher_name=args.pseudo_teacher)
+    if args.pseudo_share:
+        with open(os.path.join(args.pseudo, "index.json")) as f:
+            made_by = json.load(f).get("teacher")
+        if made_by != args.pseudo_teacher:
+            raise SystemExit(f"--pseudo-teacher {args.pseudo_teacher}: the cache in {args.pseudo} was made by "
+                             f"{made_by!r}; give its teacher or another --pseudo folder")
     model = RAFT(small=True)
     from_bundled = state is None and args.init == "bundled"
     if from_bundled:

@@ -239,6 +239,16 @@ class StopAndResumeTest(unittest.TestCase):
             self.assertIn(f"--video-share 0.5: no videos in {empty} (besides sintel_clip.mp4)", lines)
             self.assertEqual(os.listdir(out), [])
 
+    def test_a_pseudo_label_cache_of_another_teacher_is_refused(self):
+        with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
+            with open(os.path.join(cache, "index.json"), "w") as f:
+                f.write('{"teacher": "dis-medium", "check": "forward-backward", "videos": {}}')
+            lines = self.run_trainer(out, ["--pseudo-share", "0.4", "--pseudo", cache, "--pseudo-teacher",
+                                           "deepflow"], status=1)
+            self.assertIn(f"--pseudo-teacher deepflow: the cache in {cache} was made by 'dis-medium'; give its "
+                          "teacher or another --pseudo folder", lines)
+            self.assertEqual(os.listdir(out), [])
+
 
 if __name__ == "__main__":
     unittest.main()
