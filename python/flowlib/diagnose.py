@@ -4,7 +4,10 @@
 
 Per set: EPE over the counted pixels and by ground-truth speed (under 3, 3-10, 10-40 and over 40 px), the mean error
 vector (a systematic bias shows here), and the share of the true motion recovered (the projection of the estimate
-onto the truth, 1 when perfect, under 1 when motions come out too short).
+onto the truth, 1 when perfect, under 1 when motions come out too short). Then, where the shared dashcam clip is
+present (video/solidWhiteRight.mp4, a camera driving down a highway under a clear sky), the flow of its open sky,
+which stands still: the truth there is near zero (the sky is at infinity; the camera's small rotations move it by a
+fraction of a pixel), so any motion found there is made up.
 """
 import argparse
 import json
@@ -18,7 +21,8 @@ import torch
 from .baselines import methods as baseline_methods
 from .evaluation import Method, pair_errors, raft_method, validation_sets
 from .raft import RAFT
-from .paths import TRAINING_DIR
+from .paths import SHARED_DATA, TRAINING_DIR
+from .videopairs import read_frames
 
 SPEEDS = (("under 3 px", 0, 3), ("3-10 px", 3, 10), ("10-40 px", 10, 40), ("over 40 px", 40, float("inf")))
 
@@ -47,10 +51,39 @@ def breakdown(method: Method, pairs) -> Dict[str, object]:
     return result
 
 
+SKY_CLIP = os.path.join(SHARED_DATA, "video", "solidWhiteRight.mp4")
+# Open sky in every frame of that clip: the top 22% of the rows, columns 12-62% (trees are on the left, a gantry sign
+# on the right).
+SKY_ROWS, SKY_COLUMNS = (0.0, 0.22), (0.12, 0.62)
+SKY_PAIRS = 8
+
+
+def sky_drift(method: Method, frames: np.ndarray) -> Dict[str, float]:
+    """Over SKY_PAIRS consecutive pairs spread over the clip: the length of the sky's median flow vector (a drift of
+    the whole sky) and its mean flow length, in pixels, both averaged over the pairs."""
+    h, w = frames.shape[1:3]
+    window = (slice(int(SKY_ROWS[0] * h), int(SKY_ROWS[1] * h)), slice(int(SKY_COLUMNS[0] * w), int(SKY_COLUMNS[1] * w)))
+    drift, length = [], []
+    for t in np.linspace(0, len(frames) - 2, SKY_PAIRS).astype(int):
+        sky = method(frames[t], frames[t + 1])[window].reshape(-1, 2)
+        drift.append(float(np.linalg.norm(np.median(sky, axis=0))))
+        length.append(float(np.linalg.norm(sky, axis=1).mean()))
+    return {"median_vector_px": round(float(np.mean(drift)), 3), "mean_length_px": round(float(np.mean(length)), 3)}
+
+
+def load_weights(path: str) -> Dict[str, object]:
+    """A RAFT-S state dict, a trainer checkpoint holding one under 'model', or an export's TorchScript file."""
+    try:
+        return {"model": torch.jit.load(path, map_location="cpu").state_dict()}
+    except RuntimeError:
+        return torch.load(path, map_location="cpu")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=os.path.join(TRAINING_DIR, "best.pt"),
-                        help="a RAFT-S state dict, or a trainer checkpoint holding one under 'model'")
+                        help="a RAFT-S state dict, a trainer checkpoint holding one under 'model', or an export "
+                             "(models/raft-small.pt)")
     parser.add_argument("--iterations", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="also write the figures here")
@@ -60,7 +93,7 @@ def main() -> int:
     if not sets:
         print("no validation data found (../shared/data)", file=sys.stderr)
         return 1
-    weights = torch.load(args.weights, map_location="cpu")
+    weights = load_weights(args.weights)
     model = RAFT(small=True)
     model.load_state_dict(weights.get("model", weights))
     model.eval()
@@ -77,6 +110,15 @@ def main() -> int:
                   f"  recovered {r['recovered']:.2f}")
         shares = results[label][set_name]
         print("  pixels per speed band: " + ", ".join(f"{s[0]} {shares[s[0]]['pixels']:.0%}" for s in SPEEDS))
+    if os.path.exists(SKY_CLIP):
+        frames = read_frames(SKY_CLIP, max_side=960, max_frames=100_000)
+        print(f"\nstill sky of {os.path.basename(SKY_CLIP)} ({SKY_PAIRS} pairs, truth near 0): length of the sky's "
+              "median flow vector, mean flow length (px)")
+        for name, fn in methods.items():
+            results[name]["still-sky"] = sky = sky_drift(fn, frames)
+            print(f"  {name:26s} {sky['median_vector_px']:6.2f} {sky['mean_length_px']:6.2f}")
+    else:
+        print(f"\nstill sky: skipped ({SKY_CLIP} is absent)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

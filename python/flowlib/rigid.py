@@ -14,10 +14,10 @@ the point ends behind the camera. Frames are rendered at twice the resolution an
 textures are sampled from a mip pyramid at the level their footprint needs, so distant surfaces do not shimmer.
 
 Two kinds of scene: a street (ground, facades, parked and moving boxes, billboards, a far sky; the camera moves
-forward up to 2.5 m a frame and turns a little, as a car's at 10 frames per second) and a room (walls, floor and
-objects at 1-20 m; the camera moves in any direction and turns up to 3 degrees, the objects on their own). The
-crop is a window of a wider virtual image (KITTI-like focal lengths and widths), so displacements have the range of
-full-resolution footage.
+forward up to 2.5 m a frame and turns a little, as a car's at 10 frames per second, in half the scenes hardly at
+all) and a room (walls, floor and objects at 1-20 m; the camera moves in any direction and turns up to 3 degrees,
+the objects on their own). The crop is a window of a wider virtual image (KITTI-like focal lengths and widths), so
+displacements have the range of full-resolution footage.
 """
 import math
 import random
@@ -34,6 +34,7 @@ NEAR = 0.2  # metres: points nearer than this to a camera are not rendered, and 
 MIP_LEVELS = 4
 SUPERSAMPLE = 2
 MAX_TEXTURE_SIDE = 512
+STRAIGHT_SHARE = 0.5  # of street scenes, driven (nearly) straight: see RigidSceneGenerator._street
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> Tensor:
@@ -262,8 +263,12 @@ class RigidSceneGenerator:
                               self._texture(), (1.0, 1.0), motion))
         # The car's motion: forward up to 2.5 m a frame, turning a little.
         speed = math.exp(rng.uniform(math.log(0.05), math.log(2.5))) if rng.random() < 0.9 else 0.0
-        camera_rotation = rotation(math.radians(rng.uniform(-2.5, 2.5)), math.radians(rng.uniform(-0.8, 0.8)),
-                                   math.radians(rng.uniform(-0.8, 0.8)))
+        # Most driving goes straight: in half the scenes the camera turns by 0.5-10% of the range, so that a bare
+        # sky, whose flow is the rotation's alone, is mostly still, as on real roads.
+        turn = 1.0 if rng.random() < 1 - STRAIGHT_SHARE else math.exp(rng.uniform(math.log(0.005), math.log(0.1)))
+        camera_rotation = rotation(math.radians(rng.uniform(-2.5, 2.5) * turn),
+                                   math.radians(rng.uniform(-0.8, 0.8) * turn),
+                                   math.radians(rng.uniform(-0.8, 0.8) * turn))
         # x -> R x + t takes camera-1 coordinates to camera-2's: moving forward brings points nearer (t_z < 0).
         camera_translation = torch.tensor([rng.uniform(-0.1, 0.1) * speed + rng.uniform(-0.05, 0.05),
                                            rng.uniform(-0.05, 0.05), -speed])
