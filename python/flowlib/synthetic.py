@@ -282,3 +282,31 @@ def warm_start(flow: Tensor, rng: random.Random, noise: torch.Generator) -> Tens
             y, x = rng.randint(0, hl - bh), rng.randint(0, wl - bw)
             init[k, :, y:y + bh, x:x + bw] = 0
     return init
+
+
+def magnify(batch: Dict[str, Tensor], rng: random.Random) -> Dict[str, Tensor]:
+    """The batch seen closer: from each pair a window 1/s of the size, s in 1.15-2 (log-uniform), enlarged back to
+    the full size (bilinear), its flow enlarged and multiplied by s, as RAFT's training scales its crops up: finer
+    detail is then spread over more pixels, as in footage of higher resolution or softer focus, with motions larger
+    by the same factor. A mask, where the batch has one, keeps only the pixels whose whole neighbourhood was valid."""
+    image1, image2, flow = batch["image1"], batch["image2"], batch["flow"]
+    _, _, h, w = image1.shape
+    out = {key: [] for key in batch if key in ("image1", "image2", "flow", "valid")}
+    for k in range(image1.shape[0]):
+        s = 2 ** rng.uniform(0.2, 1.0)
+        wh, ww = max(8, round(h / s)), max(8, round(w / s))
+        y, x = rng.randint(0, h - wh), rng.randint(0, w - ww)
+        window = (slice(y, y + wh), slice(x, x + ww))
+
+        def enlarge(t: Tensor) -> Tensor:
+            return F.interpolate(t[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+
+        out["image1"].append(enlarge(image1[k][(slice(None),) + window]))
+        out["image2"].append(enlarge(image2[k][(slice(None),) + window]))
+        scale = torch.tensor([w / ww, h / wh]).view(2, 1, 1)
+        out["flow"].append(enlarge(flow[k][(slice(None),) + window]) * scale)
+        if "valid" in out:
+            out["valid"].append((enlarge(batch["valid"][k][window][None])[0] > 0.999).float())
+    result = dict(batch)
+    result.update({key: torch.stack(values) for key, values in out.items()})
+    return result

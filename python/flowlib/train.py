@@ -34,7 +34,7 @@ from .runs import MIX, log_run, plan_at, read_plan
 from .paths import MODELS_DIR, SHARED_DATA, TRAINING_DIR
 from .pseudolabels import TEACHERS, PseudoLabelledPairs, build as build_pseudo_labels
 from .rigid import RigidSceneGenerator
-from .synthetic import SyntheticFlowGenerator, warm_start
+from .synthetic import SyntheticFlowGenerator, magnify, warm_start
 from .textures import PHOTOGRAPH_PACKAGES, load_photographs, photograph_files
 from .videopairs import video_files, VideoPairs
 
@@ -100,16 +100,16 @@ class Batches(torch.utils.data.IterableDataset):
         source = random.Random(f"{self.seed}/{step}/source").random()
         if pseudo is not None and source < self.mix["pseudo_share"]:
             pseudo.reseed(f"{self.seed}/{step}")
-            return pseudo.batch(self.batch)
+            return self._magnified(step, pseudo.batch(self.batch))
         if rigid is not None and source < self.mix["pseudo_share"] + self.mix["rigid_share"]:
             rigid.reseed(f"{self.seed}/{step}")
-            return rigid.batch(self.batch)
+            return self._magnified(step, rigid.batch(self.batch))
         if pairs is not None and random.Random(f"{self.seed}/{step}/video").random() < self.mix["video_share"]:
             # Unlabelled: half as many pairs, each trained in both directions, so the step costs the same.
             pairs.reseed(f"{self.seed}/{step}")
             return pairs.batch(max(1, self.batch // 2))
         generator.reseed(f"{self.seed}/{step}")
-        batch = generator.batch(self.batch)
+        batch = self._magnified(step, generator.batch(self.batch))
         if self.mix["warm_share"]:
             # A separate stream, so that the scenes are those of a run without warm starts.
             rng = random.Random(f"{self.seed}/{step}/warm")
@@ -117,6 +117,15 @@ class Batches(torch.utils.data.IterableDataset):
                 noise = torch.Generator().manual_seed(rng.randrange(1 << 62))
                 batch["flow_init"] = warm_start(batch["flow"], rng, noise)
         return batch
+
+
+    def _magnified(self, step: int, batch):
+        """The labelled batch, or for a magnify_share of the steps the same seen closer (its own random stream,
+        so that the other decisions stay as they were)."""
+        if not self.mix["magnify_share"]:
+            return batch
+        rng = random.Random(f"{self.seed}/{step}/magnify")
+        return magnify(batch, rng) if rng.random() < self.mix["magnify_share"] else batch
 
 
 class Float32Correlation(torch.nn.Module):
@@ -231,7 +240,9 @@ def parse_args(argv=None) -> argparse.Namespace:
               "pseudo_share": "batches of real video with classical flow (--pseudo-teacher) as the target where "
                               "forward and backward agree (--pseudo)",
               "long_share": "steps run with --long-iterations refinement iterations instead of --iterations, so "
-                            "that the updates learn to settle"}
+                            "that the updates learn to settle",
+              "magnify_share": "labelled batches seen closer (synthetic.magnify: a window 1/1.15-1/2 of the crop "
+                               "enlarged to it, the flow scaled with it)"}
     for key, what in shares.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=float, default=None,
                             help=f"share of {what} (default: the resumed run's, else 0); kept in the state so later "

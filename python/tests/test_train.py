@@ -165,6 +165,20 @@ class BatchesTest(unittest.TestCase):
             self.assertEqual(tuple(b["flow_init"].shape), (2, 2, 8, 8))
 
 
+    def test_magnified_batches_are_a_share_of_the_steps_and_leave_the_rest_as_they_were(self):
+        def batches(share: float):
+            made = iter(Batches(height=32, width=48, batch=1, seed=5, first_step=0, magnify_share=share, textures=[]))
+            return [next(made) for _ in range(6)]
+
+        plain, some, every = batches(0.0), batches(0.5), batches(1.0)
+        changed = [not torch.equal(a["image1"], b["image1"]) for a, b in zip(plain, some)]
+        self.assertTrue(any(changed) and not all(changed), changed)
+        for a, b, c in zip(plain, some, every):
+            self.assertFalse(torch.equal(a["image1"], c["image1"]))
+            if torch.equal(a["image1"], b["image1"]):
+                self.assertTrue(torch.equal(a["flow"], b["flow"]))
+
+
 class StopAndResumeTest(unittest.TestCase):
     """The trainer itself, on tiny crops: SIGTERM ends it with a checkpoint, and a second run resumes there."""
 
