@@ -198,6 +198,22 @@ def raft_method(model: torch.nn.Module, iterations: int = 12, *, arch: str = "ra
     return run
 
 
+def enlarged(method: Method, factor: float) -> Method:
+    """The method run on the pair enlarged by `factor` (bicubic), its flow brought back to the pair's size (area
+    average) and scale: how the method takes footage of higher resolution or softer detail than it was tuned on."""
+    import cv2
+
+    def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        h, w = a.shape[:2]
+        size = (max(8, round(w * factor)), max(8, round(h * factor)))
+        flow = method(cv2.resize(a, size, interpolation=cv2.INTER_CUBIC),
+                      cv2.resize(b, size, interpolation=cv2.INTER_CUBIC))
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA if factor > 1 else cv2.INTER_LINEAR)
+        return flow * np.array([w / size[0], h / size[1]], np.float32)
+
+    return run
+
+
 def format_table(results: Dict[str, Dict[str, Dict[str, float]]]) -> str:
     """One line per method and set: EPE, Fl-all and EPE by speed band."""
     lines = [f"{'method':24s} {'set':12s} {'EPE':>7s} {'Fl-all':>7s} " + " ".join(f"{b[0]:>7s}" for b in SPEED_BANDS)]
