@@ -488,7 +488,8 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
                 run_losses, run_epes, video_losses = [], [], []
                 if score < best:
                     best = score
-                    save_atomic({"model": model.state_dict(), "step": step, "scores": scores, "mix": mix}, best_path)
+                    save_atomic({"model": model.state_dict(), "step": step, "scores": scores, "mix": mix,
+                                 "pseudo_teacher": args.pseudo_teacher}, best_path)
                 checkpoint()
                 last_save = time.time()
             elif time.time() - last_save > args.save_minutes * 60:
@@ -558,9 +559,12 @@ def export_best(best_path: str) -> int:
     # The data mix of the run that saved it (best.pt files of older trainers lack it: then the state's, which is
     # the same run unless another has started since).
     state_path = os.path.join(os.path.dirname(best_path), "state.pt")
-    mix = best.get("mix") or (torch.load(state_path, map_location="cpu").get("args", {})
-                              if os.path.exists(state_path) else {})
+    run = torch.load(state_path, map_location="cpu").get("args", {}) if os.path.exists(state_path) else {}
+    mix = best.get("mix") or run
     video = "; self-supervised on unlabelled real video" if mix.get("video_share") else ""
+    if mix.get("pseudo_share"):
+        teacher = best.get("pseudo_teacher") or run.get("pseudo_teacher") or "classical"
+        video += f"; real video with {teacher} flow as targets"
     info = export("raft-small", BUNDLED_EXPORT, weights=weights, name="raft-small",
                   trained_on=f"synthetic scenes (python/flowlib/synthetic.py, rigid.py){video}, "
                              f"step {best['step']}; {scores}", metrics=catalogue_metrics(best.get("scores", {})))
