@@ -65,7 +65,8 @@ def sky_drift(method: Method, frames: np.ndarray) -> Dict[str, float]:
     """Over SKY_PAIRS consecutive pairs spread over the clip: the length of the sky's median flow vector (a drift of
     the whole sky) and its mean flow length, in pixels, both averaged over the pairs."""
     h, w = frames.shape[1:3]
-    window = (slice(int(SKY_ROWS[0] * h), int(SKY_ROWS[1] * h)), slice(int(SKY_COLUMNS[0] * w), int(SKY_COLUMNS[1] * w)))
+    window = (slice(int(SKY_ROWS[0] * h), int(SKY_ROWS[1] * h)),
+              slice(int(SKY_COLUMNS[0] * w), int(SKY_COLUMNS[1] * w)))
     drift, length = [], []
     for t in np.linspace(0, len(frames) - 2, SKY_PAIRS).astype(int):
         sky = method(frames[t], frames[t + 1])[window].reshape(-1, 2)

@@ -5,7 +5,8 @@ import os
 
 # The data mix: shares of synthetic layered scenes (slow, motion-blurred, fast, zooming), of batches trained from a
 # warm start, of self-supervised batches of real video, of rigid 3-D scenes, of real video with classical flow as
-# targets, of steps run with more refinement iterations, and of labelled batches seen closer (magnified). Rows written before a share existed read it as 0.
+# targets, of steps run with more refinement iterations, and of labelled batches seen closer (magnified). Rows
+# written before a share existed read it as 0.
 MIX = (("slow_share", "slow"), ("blur_share", "blur"), ("fast_share", "fast"), ("zoom_share", "zoom"),
        ("warm_share", "warm start"), ("video_share", "video"), ("rigid_share", "rigid 3-D"),
        ("pseudo_share", "pseudo-labelled video"), ("long_share", "long refinement"), ("magnify_share", "magnified"))

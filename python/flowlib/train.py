@@ -118,7 +118,6 @@ class Batches(torch.utils.data.IterableDataset):
                 batch["flow_init"] = warm_start(batch["flow"], rng, noise)
         return batch
 
-
     def _magnified(self, step: int, batch):
         """The labelled batch, or for a magnify_share of the steps the same seen closer (its own random stream,
         so that the other decisions stay as they were)."""

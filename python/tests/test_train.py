@@ -164,7 +164,6 @@ class BatchesTest(unittest.TestCase):
             self.assertNotIn("flow_init", a)
             self.assertEqual(tuple(b["flow_init"].shape), (2, 2, 8, 8))
 
-
     def test_magnified_batches_are_a_share_of_the_steps_and_leave_the_rest_as_they_were(self):
         def batches(share: float):
             made = iter(Batches(height=32, width=48, batch=1, seed=5, first_step=0, magnify_share=share, textures=[]))
