@@ -558,7 +558,9 @@ def export_best(best_path: str) -> int:
     # The data mix of the run that saved it (best.pt files of older trainers lack it: then the state's, which is
     # the same run unless another has started since).
     state_path = os.path.join(os.path.dirname(best_path), "state.pt")
-    run = torch.load(state_path, map_location="cpu").get("args", {}) if os.path.exists(state_path) else {}
+    run = {}
+    if not (best.get("mix") and best.get("pseudo_teacher")) and os.path.exists(state_path):
+        run = torch.load(state_path, map_location="cpu").get("args", {})
     mix = best.get("mix") or run
     video = "; self-supervised on unlabelled real video" if mix.get("video_share") else ""
     if mix.get("pseudo_share"):

@@ -11,7 +11,7 @@ import unittest
 
 import torch
 from flowlib.runs import RUN_FIELDS, log_run, plan_at, read_plan, read_runs, run_changes
-from flowlib.train import DEFAULT_STEPS, Batches, carry_over, parse_args
+from flowlib.train import DEFAULT_STEPS, Batches, carry_over, export_best, parse_args
 
 
 class TrainOptionsTest(unittest.TestCase):
@@ -176,6 +176,32 @@ class BatchesTest(unittest.TestCase):
             self.assertFalse(torch.equal(a["image1"], c["image1"]))
             if torch.equal(a["image1"], b["image1"]):
                 self.assertTrue(torch.equal(a["flow"], b["flow"]))
+
+
+class ExportBestTest(unittest.TestCase):
+    """What the export of the best checkpoint says it was trained on (the export itself is stubbed out)."""
+
+    def trained_on(self, best: dict, state: dict = None) -> str:
+        from unittest import mock
+        with tempfile.TemporaryDirectory() as out:
+            torch.save({"model": {}, "step": 7, "scores": {}, **best}, os.path.join(out, "best.pt"))
+            if state is not None:
+                torch.save(state, os.path.join(out, "state.pt"))
+            with mock.patch("flowlib.export.export", return_value={}) as export, \
+                    contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(export_best(os.path.join(out, "best.pt")), 0)
+        return export.call_args.kwargs["trained_on"]
+
+    def test_the_pseudo_labelled_video_and_its_teacher_are_named(self):
+        said = self.trained_on({"mix": {"pseudo_share": 0.2}, "pseudo_teacher": "deepflow"})
+        self.assertIn("real video with deepflow flow as targets", said)
+        self.assertIn("step 7", said)
+        self.assertNotIn("real video", self.trained_on({"mix": {"pseudo_share": 0.0}, "pseudo_teacher": "deepflow"}))
+
+    def test_an_older_checkpoint_takes_the_teacher_from_its_runs_state(self):
+        said = self.trained_on({"mix": {"pseudo_share": 0.2}}, state={"args": {"pseudo_teacher": "dis-medium"}})
+        self.assertIn("real video with dis-medium flow as targets", said)
+        self.assertIn("real video with classical flow", self.trained_on({"mix": {"pseudo_share": 0.2}}))
 
 
 class StopAndResumeTest(unittest.TestCase):
