@@ -11,6 +11,7 @@ import re
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from .paths import MODELS_DIR
@@ -112,3 +113,12 @@ def state_from(checkpoint, *, source: str = "auto", small: bool = False) -> Dict
     if source == "authors":
         return strip_data_parallel(state)
     raise CheckpointError(f"source must be 'auto', 'authors' or 'torchvision', got {source!r}")
+
+
+def load_weights(path: str) -> Dict[str, object]:
+    """A trainer checkpoint (its dict, the state dict under 'model'), a plain state dict, or an export's TorchScript
+    file (then {'model': its state dict})."""
+    try:
+        return {"model": torch.jit.load(path, map_location="cpu").state_dict()}
+    except RuntimeError:
+        return torch.load(path, map_location="cpu")

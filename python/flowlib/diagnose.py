@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from .baselines import methods as baseline_methods
-from .evaluation import Method, enlarged, evaluate, pair_errors, raft_method, validation_sets
+from .checkpoints import load_weights
+from .evaluation import SKY_CLIP, SKY_PAIRS, Method, enlarged, evaluate, pair_errors, raft_method, sky_drift, \
+    sky_frames, validation_sets
 from .raft import RAFT
-from .paths import SHARED_DATA, TRAINING_DIR
-from .videopairs import read_frames
+from .paths import TRAINING_DIR
 
 SPEEDS = (("under 3 px", 0, 3), ("3-10 px", 3, 10), ("10-40 px", 10, 40), ("over 40 px", 40, float("inf")))
 
@@ -52,35 +53,8 @@ def breakdown(method: Method, pairs) -> Dict[str, object]:
     return result
 
 
-SKY_CLIP = os.path.join(SHARED_DATA, "video", "solidWhiteRight.mp4")
-# Open sky in every frame of that clip: the top 22% of the rows, columns 12-62% (trees are on the left, a gantry sign
-# on the right).
-SKY_ROWS, SKY_COLUMNS = (0.0, 0.22), (0.12, 0.62)
-SKY_PAIRS = 8
 # The sets measured again on enlarged pairs (their motions are mostly small, where enlarging tells most).
 ENLARGED_SETS, ENLARGEMENT = ("sintel", "kitti2012"), 1.5
-
-
-def sky_drift(method: Method, frames: np.ndarray) -> Dict[str, float]:
-    """Over SKY_PAIRS consecutive pairs spread over the clip: the length of the sky's median flow vector (a drift of
-    the whole sky) and its mean flow length, in pixels, both averaged over the pairs."""
-    h, w = frames.shape[1:3]
-    window = (slice(int(SKY_ROWS[0] * h), int(SKY_ROWS[1] * h)),
-              slice(int(SKY_COLUMNS[0] * w), int(SKY_COLUMNS[1] * w)))
-    drift, length = [], []
-    for t in np.linspace(0, len(frames) - 2, SKY_PAIRS).astype(int):
-        sky = method(frames[t], frames[t + 1])[window].reshape(-1, 2)
-        drift.append(float(np.linalg.norm(np.median(sky, axis=0))))
-        length.append(float(np.linalg.norm(sky, axis=1).mean()))
-    return {"median_vector_px": round(float(np.mean(drift)), 3), "mean_length_px": round(float(np.mean(length)), 3)}
-
-
-def load_weights(path: str) -> Dict[str, object]:
-    """A RAFT-S state dict, a trainer checkpoint holding one under 'model', or an export's TorchScript file."""
-    try:
-        return {"model": torch.jit.load(path, map_location="cpu").state_dict()}
-    except RuntimeError:
-        return torch.load(path, map_location="cpu")
 
 
 def main() -> int:
@@ -119,8 +93,8 @@ def main() -> int:
     for name, fn in methods.items():
         results[name][f"enlarged-{ENLARGEMENT}x"] = row = evaluate(enlarged(fn, ENLARGEMENT), enlarged_sets)
         print(f"  {name:26s} " + " ".join(f"{row[s]:6.2f}" for s in enlarged_sets))
-    if os.path.exists(SKY_CLIP):
-        frames = read_frames(SKY_CLIP, max_side=960, max_frames=100_000)
+    frames = sky_frames()
+    if frames is not None:
         print(f"\nstill sky of {os.path.basename(SKY_CLIP)} ({SKY_PAIRS} pairs, truth near 0): length of the sky's "
               "median flow vector, mean flow length (px)")
         for name, fn in methods.items():

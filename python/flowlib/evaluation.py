@@ -5,6 +5,10 @@ Per set: EPE (the mean over pairs of each pair's mean end-point error, as RAFT's
 (the share of all valid pixels of the set whose error is over 3 px and over 5% of the true motion) and EPE by true
 speed (under 10, 10-40 and over 40 px, over the pooled pixels). Only pixels with known flow count: KITTI's valid
 mask, Sintel's pixels outside its invalid mask, and .flo values under 1e9.
+
+And the still sky of the shared dashcam clip (video/solidWhiteRight.mp4, a camera driving down a highway under a
+clear sky), which has no ground truth but needs none: the sky is at infinity, so the camera's small rotations move it
+by a fraction of a pixel, and any motion found there is made up.
 """
 import glob
 import os
@@ -196,6 +200,35 @@ def raft_method(model: torch.nn.Module, iterations: int = 12, *, arch: str = "ra
         return crop(flow, padding, h, w)[0].permute(1, 2, 0).numpy()
 
     return run
+
+
+SKY_CLIP = os.path.join(SHARED_DATA, "video", "solidWhiteRight.mp4")
+# Open sky in every frame of that clip: the top 22% of the rows, columns 12-62% (trees are on the left, a gantry sign
+# on the right).
+SKY_ROWS, SKY_COLUMNS = (0.0, 0.22), (0.12, 0.62)
+SKY_PAIRS = 8
+
+
+def sky_frames(path: str = SKY_CLIP) -> Optional[np.ndarray]:
+    """The dashcam clip's frames (N, H, W, 3) RGB at most 960 wide, or None where the shared data is absent."""
+    if not os.path.exists(path):
+        return None
+    from .videopairs import read_frames
+    return read_frames(path, max_side=960, max_frames=100_000)
+
+
+def sky_drift(method: Method, frames: np.ndarray) -> Dict[str, float]:
+    """Over SKY_PAIRS consecutive pairs spread over the clip: the length of the sky's median flow vector (a drift of
+    the whole sky) and its mean flow length, in pixels, both averaged over the pairs."""
+    h, w = frames.shape[1:3]
+    window = (slice(int(SKY_ROWS[0] * h), int(SKY_ROWS[1] * h)),
+              slice(int(SKY_COLUMNS[0] * w), int(SKY_COLUMNS[1] * w)))
+    drift, length = [], []
+    for t in np.linspace(0, len(frames) - 2, SKY_PAIRS).astype(int):
+        sky = method(frames[t], frames[t + 1])[window].reshape(-1, 2)
+        drift.append(float(np.linalg.norm(np.median(sky, axis=0))))
+        length.append(float(np.linalg.norm(sky, axis=1).mean()))
+    return {"median_vector_px": round(float(np.mean(drift)), 3), "mean_length_px": round(float(np.mean(length)), 3)}
 
 
 def enlarged(method: Method, factor: float) -> Method:

@@ -15,6 +15,7 @@ request for random ones).
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 import torch
@@ -76,6 +77,37 @@ def export(arch: str, out: str, *, weights: str = None, source: str = "auto", se
     return info
 
 
+# Debian's Python and its torch 1.13, the oldest LibTorch the addon builds against. A file it writes loads in every
+# later version; one written by 2.x may not load in 1.13 (unknown ops such as `_upsample_lanczos2d_aa`).
+SHIPPING_PYTHON = "/usr/bin/python3"
+
+
+def export_shipped(arch: str, out: str, **options) -> dict:
+    """export(), written by SHIPPING_PYTHON's torch when this interpreter's is another version, so that the file
+    loads in the oldest supported LibTorch (as the bundled model must); the same options and result."""
+    found = subprocess.run([SHIPPING_PYTHON, "-c", "import torch; print(torch.__version__)"], capture_output=True,
+                           text=True)
+    if found.returncode != 0:
+        raise RuntimeError(f"{SHIPPING_PYTHON} cannot import torch (setup installs python3-torch): {found.stderr}")
+    if found.stdout.strip() == torch.__version__:
+        return export(arch, out, **options)
+    command = [SHIPPING_PYTHON, "-m", "flowlib.export", "--arch", arch, "--out", out]
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        command += [flag] if value is True else [flag, json.dumps(value) if key == "metrics" else str(value)]
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": package_parent + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip() or f"status {done.returncode}").splitlines()
+        raise RuntimeError(f"export by {SHIPPING_PYTHON} failed: {said[-1]}")
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    info.pop("out", None)
+    return info
+
+
 def reexport(source: str, out: str, trained_on: str = None, measure: bool = False) -> dict:
     """Writes an export again with this version's code (new entry points), keeping its weights and metadata (but
     `trained_on`, when given); with `measure`, its metrics are measured anew on the shared validation sets."""
@@ -119,6 +151,8 @@ def main(argv=None) -> int:
     parser.add_argument("--trained-on",
                         help="what the weights were trained on (with --reexport: replaces the export's)")
     parser.add_argument("--weightless", action="store_true", help="the architecture alone, without its weights")
+    parser.add_argument("--metrics", type=json.loads, metavar="JSON",
+                        help="measured accuracy to embed in the metadata (as evaluation.catalogue_metrics gives it)")
     parser.add_argument("--measure", action="store_true",
                         help="with --reexport: measure the export's metrics on the shared validation sets and "
                              "write them into its metadata")
@@ -130,7 +164,7 @@ def main(argv=None) -> int:
         parser.error("--arch is required (or --reexport)")
     try:
         info = export(args.arch, args.out, weights=args.weights, source=args.source, seed=args.seed,
-                      name=args.name, trained_on=args.trained_on, weightless=args.weightless)
+                      name=args.name, trained_on=args.trained_on, weightless=args.weightless, metrics=args.metrics)
     except checkpoints.CheckpointError as err:
         print(f"export: {args.weights}: {err}", file=sys.stderr)
         return 2

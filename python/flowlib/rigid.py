@@ -15,9 +15,11 @@ textures are sampled from a mip pyramid at the level their footprint needs, so d
 
 Two kinds of scene: a street (ground, facades, parked and moving boxes, billboards, a far sky; the camera moves
 forward up to 2.5 m a frame and turns a little, as a car's at 10 frames per second, in half the scenes hardly at
-all) and a room (walls, floor and objects at 1-20 m; the camera moves in any direction and turns up to 3 degrees,
-the objects on their own). The crop is a window of a wider virtual image (KITTI-like focal lengths and widths), so
-displacements have the range of full-resolution footage.
+all; a third of the streets are open roads, without facades, under a bright, bare sky above a distant skyline, as
+on a highway, where the sky stands still while the road streams past) and a room (walls, floor and objects at 1-20
+m; the camera moves in any direction and turns up to 3 degrees, the objects on their own). The crop is a window of
+a wider virtual image (KITTI-like focal lengths and widths), so displacements have the range of full-resolution
+footage.
 """
 import math
 import random
@@ -35,6 +37,7 @@ MIP_LEVELS = 4
 SUPERSAMPLE = 2
 MAX_TEXTURE_SIDE = 512
 STRAIGHT_SHARE = 0.5  # of street scenes, driven (nearly) straight: see RigidSceneGenerator._street
+OPEN_ROAD_SHARE = 1 / 3  # of street scenes, open roads: no facades, a bright bare sky over a far skyline
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> Tensor:
@@ -189,9 +192,10 @@ class RigidSceneGenerator:
         self.rng = random.Random(seed)
         self.noise.manual_seed(self.rng.randrange(1 << 62))
 
-    def _texture(self, *, smooth: bool = False) -> Tensor:
+    def _texture(self, *, smooth: bool = False, bright: bool = False) -> Tensor:
         """A crop of a photograph (or a procedural pattern when there are none), as (3, S, S') float; `smooth`
-        blurs it heavily and lowers its contrast, as a sky or a bare wall."""
+        blurs it heavily and lowers its contrast, as a sky or a bare wall; `bright` also lifts it near white and
+        washes out its colour, as a clear or overcast sky in daylight."""
         rng = self.rng
         if self.textures and rng.random() < 0.85:
             photo = self.textures[rng.randrange(len(self.textures))]
@@ -211,6 +215,10 @@ class RigidSceneGenerator:
             crop = F.interpolate(small, size=(64, 64), mode="bicubic", align_corners=False)[0]
             mean = crop.mean(dim=(1, 2), keepdim=True)
             crop = (mean + (crop - mean) * rng.uniform(0.05, 0.4) + rng.uniform(0, 80)).clamp(0, 255)
+        if bright:
+            grey = crop.mean(dim=0, keepdim=True)
+            crop = grey + (crop - grey) * rng.uniform(0.2, 0.8)
+            crop = (crop - crop.mean() + rng.uniform(170, 240)).clamp(0, 255)
         return crop
 
     def _object_motion(self, scale: float) -> Tuple[Tensor, Tensor]:
@@ -232,10 +240,18 @@ class RigidSceneGenerator:
         rng = self.rng
         height = rng.uniform(1.2, 2.0)  # camera above the ground
         quads = [Quad([0, height, 150], [150, 0, 0], [0, 0, 150], self._texture(), (rng.uniform(20, 60),) * 2)]
+        open_road = rng.random() < OPEN_ROAD_SHARE
         # The sky (or a distant skyline) far away, in front: it moves only with the camera's rotation.
-        quads.append(Quad([0, -400, 2000], [4000, 0, 0], [0, 1200, 0], self._texture(smooth=rng.random() < 0.7)))
+        quads.append(Quad([0, -400, 2000], [4000, 0, 0], [0, 1200, 0],
+                          self._texture(smooth=open_road or rng.random() < 0.7,
+                                        bright=open_road and rng.random() < 0.8)))
+        if open_road:  # hills, woods and buildings on the horizon, 150-800 m away
+            for _ in range(rng.randint(0, 6)):
+                z, wide, tall = rng.uniform(150, 800), rng.uniform(20, 300), rng.uniform(3, 40)
+                quads.append(Quad([rng.uniform(-400, 400), height - tall / 2, z], [wide / 2, 0, 0], [0, tall / 2, 0],
+                                  self._texture(), (wide / rng.uniform(10, 60), 1.0)))
         for side in (-1, 1):
-            if rng.random() < 0.8:  # facades along the street, in segments
+            if not open_road and rng.random() < 0.8:  # facades along the street, in segments
                 x, z = side * rng.uniform(4, 12), rng.uniform(2, 10)
                 while z < 120:
                     length = rng.uniform(5, 30)

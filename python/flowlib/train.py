@@ -9,7 +9,9 @@ throughput (see models/README.md). Validation EPE on the shared samples is logge
 best weights are kept in training/best.pt; `--export` writes the best as models/raft-small.pt. "Best" is the lowest
 selection score (evaluation.selection_score, fixed in advance): the geometric mean of the model's EPE on the
 FlyingChairs samples, the Sintel training pairs and KITTI 2015, and of its KITTI 2015 Fl-all, each divided by
-OpenCV DIS medium's on the same pairs.
+OpenCV DIS medium's on the same pairs. A stage that starts from the bundled weights also guards the still sky of
+the shared dashcam clip (evaluation.sky_drift): a checkpoint whose sky drifts more than the bundle's is not kept,
+whatever its score.
 """
 import argparse
 import csv
@@ -27,7 +29,9 @@ from typing import Sequence
 import torch
 
 from .baselines import methods as baseline_methods
-from .evaluation import SET_NAMES, catalogue_metrics, evaluate_full, raft_method, selection_score, validation_sets
+from .checkpoints import load_weights
+from .evaluation import SET_NAMES, catalogue_metrics, evaluate_full, raft_method, selection_score, sky_drift, \
+    sky_frames, validation_sets
 from .losses import end_point_error, photometric_sequence_loss, sequence_loss
 from .raft import RAFT
 from .runs import MIX, log_run, plan_at, read_plan
@@ -41,9 +45,11 @@ from .videopairs import video_files, VideoPairs
 OUT = TRAINING_DIR
 DEFAULT_STEPS = 18000
 # Validation columns: EPE per set ('sintel_demo' is the single mmflow pair, 'sintel' the five training pairs),
-# KITTI 2015's Fl-all, and the selection score (evaluation.selection_score).
+# KITTI 2015's Fl-all, the selection score (evaluation.selection_score) and the length of the dashcam sky's median
+# flow vector (evaluation.sky_drift; logs older than that column have it empty).
 LOG_FIELDS = ["step", "samples", "wall_hours", "cpu_hours", "lr", "train_loss", "train_epe", "chairs_epe",
-              "sintel_demo_epe", "sintel_epe", "kitti2015_epe", "kitti2015_fl_all", "kitti2012_epe", "score"]
+              "sintel_demo_epe", "sintel_epe", "kitti2015_epe", "kitti2015_fl_all", "kitti2012_epe", "score",
+              "sky_median_px"]
 
 
 def cpu_seconds() -> float:
@@ -178,13 +184,23 @@ LOG_MEASURES = {"chairs_epe": ("chairs", "epe"), "sintel_demo_epe": ("sintel-dem
 
 
 def check_log(path: str) -> None:
-    """Refuses a log of other columns than LOG_FIELDS, which appending to would corrupt."""
+    """Refuses a log of other columns than LOG_FIELDS, which appending to would corrupt; a log that lacks only
+    columns added since is rewritten with them empty."""
     if not os.path.exists(path):
         return
     with open(path, newline="") as f:
-        fields = csv.DictReader(f).fieldnames
-    if fields != LOG_FIELDS:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, list(reader)
+    if fields == LOG_FIELDS:
+        return
+    if not fields or fields != LOG_FIELDS[:len(fields)]:
         raise SystemExit(f"{path}: unknown columns {fields}; move it away to start a new log")
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
 
 
 def save_atomic(obj, path: str) -> None:
@@ -358,7 +374,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     model = RAFT(small=True)
     from_bundled = state is None and args.init == "bundled"
     if from_bundled:
-        model.load_state_dict(torch.jit.load(BUNDLED_EXPORT, map_location="cpu").state_dict())
+        model.load_state_dict(load_weights(BUNDLED_EXPORT)["model"])
         print(f"starting from the bundled weights ({BUNDLED_EXPORT})", flush=True)
     if args.lr is None:  # a resumed run keeps its rate; a new one takes the rate of where it starts from
         if state:
@@ -370,11 +386,12 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, eps=1e-8)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=total_steps, pct_start=warmup,
                                                    cycle_momentum=False, anneal_strategy="linear")
-    step, samples, wall, cpu, best = 0, 0, 0.0, 0.0, float("inf")
+    step, samples, wall, cpu, best, sky_limit = 0, 0, 0.0, 0.0, float("inf"), float("inf")
     if state:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, samples, wall, cpu, best = state["step"], state["samples"], state["wall"], state["cpu"], state["best"]
+        sky_limit = state.get("sky_limit", float("inf"))
         if state["schedule"]["total_steps"] == schedule.total_steps:
             schedule.load_state_dict(state["schedule"])
         else:
@@ -405,13 +422,18 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
 
     sets = validation_sets(names=args.validate_on)
     reference = evaluate_full(baseline_methods()["dis-medium"], sets)
+    sky = sky_frames() if sets else None
 
     if from_bundled and sets:
-        # The bundle changes only for a checkpoint the rule prefers to the bundled weights themselves.
+        # The bundle changes only for a checkpoint the rule prefers to the bundled weights themselves, and whose
+        # dashcam sky is as still as theirs.
         model.eval()
         best = selection_score(evaluate_full(raft_method(model), sets), reference)
+        if sky is not None:
+            sky_limit = sky_drift(raft_method(model), sky)["median_vector_px"]
         model.train()
-        print(f"the bundled weights score {best:.4f}; a checkpoint is kept as best only under that", flush=True)
+        print(f"the bundled weights score {best:.4f}" + (f", their dashcam sky drifts {sky_limit:.2f} px" if
+              sky is not None else "") + "; a checkpoint is kept as best only under that", flush=True)
     mix = {key: getattr(args, key) for key, _ in MIX}
     log_run(os.path.join(args.out, "runs.csv"), step=step, wall_hours=wall / 3600, steps=args.steps,
             lr=optimizer.param_groups[0]["lr"], start="resumed" if state else args.init, **mix)
@@ -448,7 +470,8 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
     def checkpoint():
         save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule_state(),
                      "step": step, "samples": samples, "wall": wall + time.time() - started,
-                     "cpu": cpu + cpu_seconds() - cpu_started, "best": best, "args": vars(args)}, state_path)
+                     "cpu": cpu + cpu_seconds() - cpu_started, "best": best, "sky_limit": sky_limit,
+                     "args": vars(args)}, state_path)
 
     stop = []  # SIGTERM / SIGINT end the run after the current step, with a checkpoint
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -469,6 +492,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
             if step % args.validate_every == 0 or step == args.steps:
                 model.eval()
                 scores = evaluate_full(raft_method(model), sets) if sets else {}
+                drift = sky_drift(raft_method(model), sky)["median_vector_px"] if sky is not None else None
                 model.train()
                 row = {"step": step, "samples": samples, "wall_hours": round((wall + time.time() - started) / 3600, 4),
                        "cpu_hours": round((cpu + cpu_seconds() - cpu_started) / 3600, 4),
@@ -480,15 +504,19 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
                     row[field] = scores[set_name][measure] if set_name in scores else ""
                 score = selection_score(scores, reference) if scores else (row["train_epe"] or float("inf"))
                 row["score"] = score
+                row["sky_median_px"] = "" if drift is None else drift
                 writer.writerow(row)
                 log.flush()
                 video = {"video_loss": sum(video_losses) / len(video_losses)} if video_losses else {}
                 print(json.dumps({**row, **video}), flush=True)
                 run_losses, run_epes, video_losses = [], [], []
-                if score < best:
+                if score < best and drift is not None and drift > sky_limit:
+                    print(f"step {step}: not kept as best: its sky drifts {drift:.2f} px, over the bundle's "
+                          f"{sky_limit:.2f}", flush=True)
+                elif score < best:
                     best = score
                     save_atomic({"model": model.state_dict(), "step": step, "scores": scores, "mix": mix,
-                                 "pseudo_teacher": args.pseudo_teacher}, best_path)
+                                 "pseudo_teacher": args.pseudo_teacher, "sky_median_px": drift}, best_path)
                 checkpoint()
                 last_save = time.time()
             elif time.time() - last_save > args.save_minutes * 60:
@@ -549,7 +577,7 @@ def measure_throughput(args, path: str) -> int:
 
 
 def export_best(best_path: str) -> int:
-    from .export import export
+    from .export import export_shipped
     best = torch.load(best_path, map_location="cpu")
     weights = os.path.join(os.path.dirname(best_path), "best-weights.pth")
     torch.save(best["model"], weights)
@@ -566,9 +594,10 @@ def export_best(best_path: str) -> int:
     if mix.get("pseudo_share"):
         teacher = best.get("pseudo_teacher") or run.get("pseudo_teacher") or "classical"
         video += f"; real video with {teacher} flow as targets"
-    info = export("raft-small", BUNDLED_EXPORT, weights=weights, name="raft-small",
-                  trained_on=f"synthetic scenes (python/flowlib/synthetic.py, rigid.py){video}, "
-                             f"step {best['step']}; {scores}", metrics=catalogue_metrics(best.get("scores", {})))
+    info = export_shipped("raft-small", BUNDLED_EXPORT, weights=weights, name="raft-small",
+                          trained_on=f"synthetic scenes (python/flowlib/synthetic.py, rigid.py){video}, "
+                                     f"step {best['step']}; {scores}",
+                          metrics=catalogue_metrics(best.get("scores", {})))
     os.remove(weights)
     print(json.dumps(info))
     return 0

@@ -1,5 +1,6 @@
 """The trainer's options: range checks, and which options a resumed run keeps."""
 import contextlib
+import csv
 import io
 import os
 import signal
@@ -11,7 +12,7 @@ import unittest
 
 import torch
 from flowlib.runs import RUN_FIELDS, log_run, plan_at, read_plan, read_runs, run_changes
-from flowlib.train import DEFAULT_STEPS, Batches, carry_over, export_best, parse_args
+from flowlib.train import DEFAULT_STEPS, LOG_FIELDS, Batches, carry_over, check_log, export_best, parse_args
 
 
 class TrainOptionsTest(unittest.TestCase):
@@ -178,6 +179,33 @@ class BatchesTest(unittest.TestCase):
                 self.assertTrue(torch.equal(a["flow"], b["flow"]))
 
 
+class CheckLogTest(unittest.TestCase):
+    def test_an_older_log_gains_the_new_columns_empty_and_keeps_its_rows(self):
+        with tempfile.TemporaryDirectory() as out:
+            path = os.path.join(out, "log.csv")
+            older = LOG_FIELDS[:-1]
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=older)
+                writer.writeheader()
+                writer.writerow({field: str(i) for i, field in enumerate(older)})
+            check_log(path)
+            with open(path, newline="") as f:
+                reader = csv.DictReader(f)
+                rows = list(reader)
+            self.assertEqual(reader.fieldnames, LOG_FIELDS)
+            self.assertEqual(rows, [{**{field: str(i) for i, field in enumerate(older)}, LOG_FIELDS[-1]: ""}])
+
+    def test_a_log_of_other_columns_is_refused_untouched(self):
+        with tempfile.TemporaryDirectory() as out:
+            path = os.path.join(out, "log.csv")
+            with open(path, "w") as f:
+                f.write("step,epoch\n1,2\n")
+            with self.assertRaisesRegex(SystemExit, "unknown columns"):
+                check_log(path)
+            with open(path) as f:
+                self.assertEqual(f.read(), "step,epoch\n1,2\n")
+
+
 class ExportBestTest(unittest.TestCase):
     """What the export of the best checkpoint says it was trained on (the export itself is stubbed out)."""
 
@@ -187,7 +215,7 @@ class ExportBestTest(unittest.TestCase):
             torch.save({"model": {}, "step": 7, "scores": {}, **best}, os.path.join(out, "best.pt"))
             if state is not None:
                 torch.save(state, os.path.join(out, "state.pt"))
-            with mock.patch("flowlib.export.export", return_value={}) as export, \
+            with mock.patch("flowlib.export.export_shipped", return_value={}) as export, \
                     contextlib.redirect_stdout(io.StringIO()):
                 self.assertEqual(export_best(os.path.join(out, "best.pt")), 0)
         return export.call_args.kwargs["trained_on"]
