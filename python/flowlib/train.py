@@ -30,8 +30,8 @@ import torch
 
 from .baselines import methods as baseline_methods
 from .checkpoints import load_weights
-from .evaluation import SET_NAMES, catalogue_metrics, evaluate_full, raft_method, selection_score, sky_drift, \
-    sky_frames, validation_sets
+from .evaluation import SET_NAMES, SKY_CLIP, catalogue_metrics, evaluate_full, raft_method, selection_score, \
+    sky_drift, sky_frames, validation_sets
 from .losses import end_point_error, photometric_sequence_loss, sequence_loss
 from .raft import RAFT
 from .runs import MIX, log_run, plan_at, read_plan
@@ -239,6 +239,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--validate-on", default=",".join(SET_NAMES), metavar="SET[,SET...]",
                         help=f"validation sets (default all: {','.join(SET_NAMES)}); the selection score uses those "
                              "of its measures that are among them")
+    parser.add_argument("--sky-clip", default=SKY_CLIP, metavar="VIDEO",
+                        help="footage under a still sky whose drift (evaluation.sky_drift) is logged at every "
+                             "validation and, in a stage from the bundle, may not exceed the bundle's (default the "
+                             "shared dashcam clip; '' turns the measure and the guard off)")
     parser.add_argument("--save-minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=1234)
     shares = {"slow_share": "synthetic scenes with all motions scaled down 2-50x",
@@ -302,6 +306,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     unknown = [name for name in args.validate_on if name not in SET_NAMES]
     if unknown:
         parser.error(f"--validate-on: unknown set {unknown[0]!r}; the sets are {', '.join(SET_NAMES)}")
+    if args.sky_clip and args.sky_clip != SKY_CLIP and not os.path.exists(args.sky_clip):
+        parser.error(f"--sky-clip: no such video {args.sky_clip!r}")
     if any(side < 64 or side % 8 for side in args.crop):
         parser.error(f"--crop sides must be multiples of 8 and at least 64 (the correlation pyramid's 4 levels), "
                      f"got {args.crop[0]} {args.crop[1]}")
@@ -422,7 +428,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
 
     sets = validation_sets(names=args.validate_on)
     reference = evaluate_full(baseline_methods()["dis-medium"], sets)
-    sky = sky_frames() if sets else None
+    sky = sky_frames(args.sky_clip) if sets and args.sky_clip else None
 
     if from_bundled and sets:
         # The bundle changes only for a checkpoint the rule prefers to the bundled weights themselves, and whose

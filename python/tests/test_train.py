@@ -28,6 +28,13 @@ class TrainOptionsTest(unittest.TestCase):
             parse_args(["--slow-share", "0.5", "--fast-share", "0.6"])
         self.assertIn("--slow-share and --fast-share together must be at most 1, got 0.5 + 0.6", stderr.getvalue())
 
+    def test_a_sky_clip_that_is_not_there_is_refused_by_name(self):
+        stderr = io.StringIO()
+        with self.assertRaises(SystemExit), contextlib.redirect_stderr(stderr):
+            parse_args(["--sky-clip", "/nonexistent/clip.mp4"])
+        self.assertIn("--sky-clip: no such video '/nonexistent/clip.mp4'", stderr.getvalue())
+        self.assertEqual(parse_args(["--sky-clip", ""]).sky_clip, "")
+
     def test_crops_too_small_for_the_pyramid_are_refused(self):
         for crop in (["32", "48"], ["64", "100"]):
             stderr = io.StringIO()
@@ -237,7 +244,7 @@ class StopAndResumeTest(unittest.TestCase):
 
     PACKAGE_PARENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     TINY = ["--crop", "64", "64", "--batch", "1", "--iterations", "2", "--threads", "1", "--steps", "100000",
-            "--validate-every", "100000", "--slow-share", "0.4", "--validate-on", "sintel-demo"]
+            "--validate-every", "100000", "--slow-share", "0.4", "--validate-on", "sintel-demo", "--sky-clip", ""]
 
     def run_trainer(self, out: str, extra, *, stop_when_saved: bool = False, status: int = 0):
         process = subprocess.Popen([sys.executable, "-m", "flowlib.train", "--out", out, *self.TINY, *extra],
