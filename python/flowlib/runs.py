@@ -12,10 +12,12 @@ MIX = (("slow_share", "slow"), ("blur_share", "blur"), ("fast_share", "fast"), (
        ("pseudo_share", "pseudo-labelled video"), ("long_share", "long refinement"), ("magnify_share", "magnified"))
 # `start` says where a row's run began: "scratch" (random weights), "bundled" (a new stage from the bundled export,
 # whose steps count from 0 again) or "resumed" (from the state); empty in rows written before it was recorded.
-RUN_FIELDS = ["step", "wall_hours", "steps"] + [key for key, _ in MIX] + ["lr", "start"]
+# `note` says what the mix does not (the trainer's --note: a new generator, another teacher).
+RUN_FIELDS = ["step", "wall_hours", "steps"] + [key for key, _ in MIX] + ["lr", "start", "note"]
 
 
-def log_run(path: str, *, step: int, wall_hours: float, steps: int, lr: float, start: str = "", **mix: float) -> None:
+def log_run(path: str, *, step: int, wall_hours: float, steps: int, lr: float, start: str = "", note: str = "",
+            **mix: float) -> None:
     """Appends a row; a file of older columns is first rewritten in RUN_FIELDS."""
     header, rows = _read(path)
     rewrite = bool(rows) and header != RUN_FIELDS
@@ -26,7 +28,7 @@ def log_run(path: str, *, step: int, wall_hours: float, steps: int, lr: float, s
         if rewrite:
             writer.writerows(rows)
         writer.writerow({"step": step, "wall_hours": round(wall_hours, 4), "steps": steps, "lr": f"{lr:.4g}",
-                         "start": start, **{key: mix.get(key, 0.0) for key, _ in MIX}})
+                         "start": start, "note": note, **{key: mix.get(key, 0.0) for key, _ in MIX}})
 
 
 def _read(path: str):
@@ -50,15 +52,33 @@ def read_runs(path: str) -> list:
     return _read(path)[1]
 
 
+def _changed(before: dict, row: dict) -> str:
+    """What a run changed from the run before: its note, its schedule's length and the shares of the mix that
+    differ."""
+    said = [row["note"]] if row.get("note") else []
+    said += [f"schedule {int(row['steps']):,} steps"] if int(row["steps"]) != int(before["steps"]) else []
+    said += [f"{name} {float(row[key]):.0%}" for key, name in MIX if float(row[key]) != float(before[key])]
+    return ", ".join(said)
+
+
 def run_changes(runs: list) -> list:
     """(wall hours, label) for each run that changed the schedule's length or the data mix from the run before."""
-    changes = []
-    for before, row in zip(runs, runs[1:]):
-        said = [f"schedule {int(row['steps']):,} steps"] if int(row["steps"]) != int(before["steps"]) else []
-        said += [f"{name} {float(row[key]):.0%}" for key, name in MIX if float(row[key]) != float(before[key])]
-        if said:
-            changes.append((float(row["wall_hours"]), ", ".join(said)))
-    return changes
+    return [(float(row["wall_hours"]), said) for before, row in zip(runs, runs[1:]) if (said := _changed(before, row))]
+
+
+def stages(runs: list) -> list:
+    """The training stages: a stage begins with the first run and with each run that started again (from scratch or
+    from the bundled weights). Each is {"hours", "start", "changed", "later"}: where it began, how, what it changed
+    from the run before it, and the (wall hours, label) of the changes resumed runs made within it."""
+    found = []
+    for index, row in enumerate(runs):
+        said = _changed(runs[index - 1], row) if index else row.get("note", "")
+        if index == 0 or row["start"] in ("scratch", "bundled"):
+            found.append({"hours": float(row["wall_hours"]), "start": row["start"] or "scratch", "changed": said,
+                          "later": []})
+        elif said:
+            found[-1]["later"].append((float(row["wall_hours"]), said))
+    return found
 
 
 def read_plan(path: str) -> list:

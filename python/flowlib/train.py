@@ -243,6 +243,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="footage under a still sky whose drift (evaluation.sky_drift) is logged at every "
                              "validation and, in a stage from the bundle, may not exceed the bundle's (default the "
                              "shared dashcam clip; '' turns the measure and the guard off)")
+    parser.add_argument("--note", default="", metavar="TEXT",
+                        help="what this run changes that its options do not say (a new generator, another teacher), "
+                             "recorded in runs.csv and shown on the curve")
     parser.add_argument("--save-minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=1234)
     shares = {"slow_share": "synthetic scenes with all motions scaled down 2-50x",
@@ -442,7 +445,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
               sky is not None else "") + "; a checkpoint is kept as best only under that", flush=True)
     mix = {key: getattr(args, key) for key, _ in MIX}
     log_run(os.path.join(args.out, "runs.csv"), step=step, wall_hours=wall / 3600, steps=args.steps,
-            lr=optimizer.param_groups[0]["lr"], start="resumed" if state else args.init, **mix)
+            lr=optimizer.param_groups[0]["lr"], start="resumed" if state else args.init, note=args.note, **mix)
     new_log = not os.path.exists(log_path)
     log = open(log_path, "a", newline="")
     writer = csv.DictWriter(log, fieldnames=LOG_FIELDS)

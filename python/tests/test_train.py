@@ -11,7 +11,7 @@ import time
 import unittest
 
 import torch
-from flowlib.runs import RUN_FIELDS, log_run, plan_at, read_plan, read_runs, run_changes
+from flowlib.runs import RUN_FIELDS, log_run, plan_at, read_plan, read_runs, run_changes, stages
 from flowlib.train import DEFAULT_STEPS, LOG_FIELDS, Batches, carry_over, check_log, export_best, parse_args
 
 
@@ -87,6 +87,20 @@ class RunLogTest(unittest.TestCase):
             log_run(path, step=1800, wall_hours=1.5, steps=16800, slow_share=0.4, blur_share=0.3, fast_share=0.3,
                     warm_share=0.25, lr=1e-4)
             self.assertEqual(run_changes(read_runs(path))[-1], (1.5, "fast 30%, warm start 25%"))
+
+    def test_stages_begin_at_each_new_start_with_what_they_changed_and_their_notes(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "runs.csv")
+            log_run(path, step=0, wall_hours=0.0, steps=1000, lr=1e-4, start="scratch", note="layered scenes")
+            log_run(path, step=400, wall_hours=0.5, steps=1000, slow_share=0.4, lr=1e-4, start="resumed")
+            log_run(path, step=0, wall_hours=1.0, steps=300, slow_share=0.4, rigid_share=0.5, lr=1e-4,
+                    start="bundled", note="open roads, sky guard")
+            log_run(path, step=100, wall_hours=1.2, steps=300, slow_share=0.4, rigid_share=0.5, lr=1e-4,
+                    start="resumed")
+            self.assertEqual(stages(read_runs(path)), [
+                {"hours": 0.0, "start": "scratch", "changed": "layered scenes", "later": [(0.5, "slow 40%")]},
+                {"hours": 1.0, "start": "bundled",
+                 "changed": "open roads, sky guard, schedule 300 steps, rigid 3-D 50%", "later": []}])
 
     def test_a_log_of_older_columns_is_rewritten_with_the_new_shares_at_zero(self):
         with tempfile.TemporaryDirectory() as folder:
