@@ -46,10 +46,13 @@ def main() -> None:
         raise SystemExit(f"{args.log} has no rows yet")
     found = stages(read_runs(args.runs))
     baselines = json.load(open(args.baselines)) if os.path.exists(args.baselines) else {}
+    bundle_sky = None  # diagnose's "raft-small" is the bundled model, whose sky a new stage may not exceed
     if os.path.exists(args.diagnosis):
         for name, figures in json.load(open(args.diagnosis)).items():
             if name in baselines and "still-sky" in figures:
                 baselines[name]["still-sky"] = figures["still-sky"]
+            elif name.startswith("raft-small") and "still-sky" in figures:
+                bundle_sky = figures["still-sky"]["median_vector_px"]
     footer = []
     for number, stage in enumerate(found, start=1):
         later = "; ".join(f"at {hours:.1f} h: {said}" for hours, said in stage["later"])
@@ -65,6 +68,8 @@ def main() -> None:
         if column == "chairs_epe":
             ax.plot([float(r["wall_hours"]) for r in rows], [float(r["train_epe"]) for r in rows], ":", color="grey",
                     label="training EPE (synthetic)")
+        if column == "sky_median_px" and bundle_sky is not None:
+            ax.axhline(bundle_sky, linestyle=":", color="tab:blue", label=f"bundle {bundle_sky:.2f} (the guard)")
         if measure is None:
             ax.axhline(1.0, linestyle="--", color="r", label="DIS medium = 1")
         else:
