@@ -22,7 +22,7 @@ import torch
 from .baselines import methods as baseline_methods
 from .checkpoints import load_weights
 from .evaluation import SKY_CLIP, SKY_PAIRS, Method, enlarged, evaluate, pair_errors, raft_method, sky_drift, \
-    sky_frames, validation_sets
+    sky_pairs, validation_sets
 from .raft import RAFT
 from .paths import TRAINING_DIR
 
@@ -95,12 +95,12 @@ def main() -> int:
             continue  # zero flow is the same at any size
         results[name][f"enlarged-{ENLARGEMENT}x"] = row = evaluate(enlarged(fn, ENLARGEMENT), enlarged_sets)
         print(f"  {name:26s} " + " ".join(f"{row[s]:6.2f}" for s in enlarged_sets))
-    frames = sky_frames()
-    if frames is not None:
+    pairs = sky_pairs()
+    if pairs is not None:
         print(f"\nstill sky of {os.path.basename(SKY_CLIP)} ({SKY_PAIRS} pairs, truth near 0): length of the sky's "
               "median flow vector, mean flow length (px)")
         for name, fn in methods.items():
-            results[name]["still-sky"] = sky = sky_drift(fn, frames)
+            results[name]["still-sky"] = sky = sky_drift(fn, pairs)
             print(f"  {name:26s} {sky['median_vector_px']:6.2f} {sky['mean_length_px']:6.2f}")
     else:
         print(f"\nstill sky: skipped ({SKY_CLIP} is absent)")

@@ -209,23 +209,28 @@ SKY_ROWS, SKY_COLUMNS = (0.0, 0.22), (0.12, 0.62)
 SKY_PAIRS = 8
 
 
-def sky_frames(path: str = SKY_CLIP) -> Optional[np.ndarray]:
-    """The dashcam clip's frames (N, H, W, 3) RGB at most 960 wide, or None where the shared data is absent."""
+def sky_pairs(path: str = SKY_CLIP) -> Optional[np.ndarray]:
+    """SKY_PAIRS consecutive pairs spread over the clip, (P, 2, H, W, 3) RGB at most 960 wide (the clip's other
+    frames are not kept), or None where the shared data is absent. Raises ValueError for a clip of under 2 frames."""
     if not os.path.exists(path):
         return None
     from .videopairs import read_frames
-    return read_frames(path, max_side=960, max_frames=100_000)
+    frames = read_frames(path, max_side=960, max_frames=100_000)
+    if len(frames) < 2:
+        raise ValueError(f"{path}: {len(frames)} readable frames, the still-sky measure needs at least 2")
+    starts = np.linspace(0, len(frames) - 2, SKY_PAIRS).astype(int)
+    return np.stack([frames[starts], frames[starts + 1]], axis=1)
 
 
-def sky_drift(method: Method, frames: np.ndarray) -> Dict[str, float]:
-    """Over SKY_PAIRS consecutive pairs spread over the clip: the length of the sky's median flow vector (a drift of
-    the whole sky) and its mean flow length, in pixels, both averaged over the pairs."""
-    h, w = frames.shape[1:3]
+def sky_drift(method: Method, pairs: np.ndarray) -> Dict[str, float]:
+    """Over the pairs (as sky_pairs gives them): the length of the sky's median flow vector (a drift of the whole
+    sky) and its mean flow length, in pixels, both averaged over the pairs."""
+    h, w = pairs.shape[2:4]
     window = (slice(int(SKY_ROWS[0] * h), int(SKY_ROWS[1] * h)),
               slice(int(SKY_COLUMNS[0] * w), int(SKY_COLUMNS[1] * w)))
     drift, length = [], []
-    for t in np.linspace(0, len(frames) - 2, SKY_PAIRS).astype(int):
-        sky = method(frames[t], frames[t + 1])[window].reshape(-1, 2)
+    for a, b in pairs:
+        sky = method(a, b)[window].reshape(-1, 2)
         drift.append(float(np.linalg.norm(np.median(sky, axis=0))))
         length.append(float(np.linalg.norm(sky, axis=1).mean()))
     return {"median_vector_px": round(float(np.mean(drift)), 3), "mean_length_px": round(float(np.mean(length)), 3)}

@@ -31,7 +31,7 @@ import torch
 from .baselines import methods as baseline_methods
 from .checkpoints import load_weights
 from .evaluation import SET_NAMES, SKY_CLIP, catalogue_metrics, evaluate_full, raft_method, selection_score, \
-    sky_drift, sky_frames, validation_sets
+    sky_drift, sky_pairs, validation_sets
 from .losses import end_point_error, photometric_sequence_loss, sequence_loss
 from .raft import RAFT
 from .runs import MIX, log_run, plan_at, read_plan
@@ -201,6 +201,16 @@ def check_log(path: str) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
+
+
+def kept_as_best(score: float, best: float, drift, sky_limit: float):
+    """The selection rule and its sky guard: (whether a checkpoint of this score and sky drift, None when not
+    measured, replaces the best, and why not when only the guard refuses it)."""
+    if score >= best:
+        return False, ""
+    if drift is not None and drift > sky_limit:
+        return False, f"not kept as best: its sky drifts {drift:.2f} px, over the bundle's {sky_limit:.2f}"
+    return True, ""
 
 
 def save_atomic(obj, path: str) -> None:
@@ -431,7 +441,7 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
 
     sets = validation_sets(names=args.validate_on)
     reference = evaluate_full(baseline_methods()["dis-medium"], sets)
-    sky = sky_frames(args.sky_clip) if sets and args.sky_clip else None
+    sky = sky_pairs(args.sky_clip) if sets and args.sky_clip else None
 
     if from_bundled and sets:
         # The bundle changes only for a checkpoint the rule prefers to the bundled weights themselves, and whose
@@ -519,10 +529,10 @@ def train(args: argparse.Namespace, deadline: float, state_path: str, best_path:
                 video = {"video_loss": sum(video_losses) / len(video_losses)} if video_losses else {}
                 print(json.dumps({**row, **video}), flush=True)
                 run_losses, run_epes, video_losses = [], [], []
-                if score < best and drift is not None and drift > sky_limit:
-                    print(f"step {step}: not kept as best: its sky drifts {drift:.2f} px, over the bundle's "
-                          f"{sky_limit:.2f}", flush=True)
-                elif score < best:
+                keep, refusal = kept_as_best(score, best, drift, sky_limit)
+                if refusal:
+                    print(f"step {step}: {refusal}", flush=True)
+                if keep:
                     best = score
                     save_atomic({"model": model.state_dict(), "step": step, "scores": scores, "mix": mix,
                                  "pseudo_teacher": args.pseudo_teacher, "sky_median_px": drift}, best_path)

@@ -1,10 +1,12 @@
 """Evaluation helpers: a method run on enlarged pairs gives its flow back at the pair's size and scale; the
 selection rule is a geometric mean of ratios to the reference; the still-sky measure looks at the sky's window
 only."""
+import os
+import tempfile
 import unittest
 
 import numpy as np
-from flowlib.evaluation import SKY_COLUMNS, SKY_PAIRS, SKY_ROWS, enlarged, selection_score, sky_drift
+from flowlib.evaluation import SKY_COLUMNS, SKY_PAIRS, SKY_ROWS, enlarged, selection_score, sky_drift, sky_pairs
 
 
 class EnlargedTest(unittest.TestCase):
@@ -27,8 +29,8 @@ class EnlargedTest(unittest.TestCase):
 
 class SkyDriftTest(unittest.TestCase):
     def test_only_the_sky_window_counts_and_its_median_vector_is_measured(self):
-        frames = np.zeros((20, 100, 200, 3), np.uint8)
-        h, w = frames.shape[1:3]
+        pairs = np.zeros((SKY_PAIRS, 2, 100, 200, 3), np.uint8)
+        h, w = pairs.shape[2:4]
         top, bottom = int(SKY_ROWS[0] * h), int(SKY_ROWS[1] * h)
         left, right = int(SKY_COLUMNS[0] * w), int(SKY_COLUMNS[1] * w)
         calls = []
@@ -40,11 +42,37 @@ class SkyDriftTest(unittest.TestCase):
             flow[top, left:right] = (30.0, 40.0)  # one row of outliers: the median ignores it, the mean does not
             return flow
 
-        drift = sky_drift(method, frames)
+        drift = sky_drift(method, pairs)
         self.assertEqual(len(calls), SKY_PAIRS)
         self.assertAlmostEqual(drift["median_vector_px"], 5.0, places=3)
         rows = bottom - top
         self.assertAlmostEqual(drift["mean_length_px"], (5.0 * (rows - 1) + 50.0) / rows, places=2)
+
+
+class SkyPairsTest(unittest.TestCase):
+    def test_consecutive_pairs_spread_over_the_clip_and_nothing_else_is_kept(self):
+        import cv2
+        with tempfile.TemporaryDirectory() as out:
+            path = os.path.join(out, "clip.avi")
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+            for t in range(30):  # frame t is grey level 8 t, which survives the codec to within a few levels
+                writer.write(np.full((48, 64, 3), 8 * t, np.uint8))
+            writer.release()
+            pairs = sky_pairs(path)
+        self.assertEqual(pairs.shape, (SKY_PAIRS, 2, 48, 64, 3))
+        levels = pairs.reshape(SKY_PAIRS, 2, -1).mean(axis=2) / 8
+        starts = np.linspace(0, 28, SKY_PAIRS).astype(int)
+        np.testing.assert_allclose(levels[:, 0], starts, atol=0.5)
+        np.testing.assert_allclose(levels[:, 1], starts + 1, atol=0.5)
+
+    def test_an_absent_clip_gives_none_and_an_unreadable_one_is_refused_by_name(self):
+        with tempfile.TemporaryDirectory() as out:
+            self.assertIsNone(sky_pairs(os.path.join(out, "absent.mp4")))
+            broken = os.path.join(out, "broken.mp4")
+            with open(broken, "wb") as f:
+                f.write(b"not a video" * 100)
+            with self.assertRaisesRegex(ValueError, "broken.mp4: 0 readable frames"):
+                sky_pairs(broken)
 
 
 class SelectionScoreTest(unittest.TestCase):

@@ -12,7 +12,8 @@ import unittest
 
 import torch
 from flowlib.runs import RUN_FIELDS, log_run, plan_at, read_plan, read_runs, run_changes, stages
-from flowlib.train import DEFAULT_STEPS, LOG_FIELDS, Batches, carry_over, check_log, export_best, parse_args
+from flowlib.train import DEFAULT_STEPS, LOG_FIELDS, Batches, carry_over, check_log, export_best, kept_as_best, \
+    parse_args
 
 
 class TrainOptionsTest(unittest.TestCase):
@@ -198,6 +199,20 @@ class BatchesTest(unittest.TestCase):
             self.assertFalse(torch.equal(a["image1"], c["image1"]))
             if torch.equal(a["image1"], b["image1"]):
                 self.assertTrue(torch.equal(a["flow"], b["flow"]))
+
+
+class KeptAsBestTest(unittest.TestCase):
+    def test_a_better_score_is_kept_unless_its_sky_drifts_more_than_the_limit(self):
+        self.assertEqual(kept_as_best(0.8, 0.9, 2.0, 2.5), (True, ""))
+        self.assertEqual(kept_as_best(0.8, 0.9, 2.5, 2.5), (True, ""))  # as still as the bundle is enough
+        self.assertEqual(kept_as_best(0.8, 0.9, None, 2.5), (True, ""))  # no clip, no guard
+        self.assertEqual(kept_as_best(0.8, 0.9, 9.0, float("inf")), (True, ""))  # a run not from the bundle
+        self.assertEqual(kept_as_best(0.8, 0.9, 3.88, 2.51),
+                         (False, "not kept as best: its sky drifts 3.88 px, over the bundle's 2.51"))
+
+    def test_a_score_that_is_not_better_is_not_kept_whatever_its_sky(self):
+        self.assertEqual(kept_as_best(0.9, 0.9, 0.0, 2.5), (False, ""))
+        self.assertEqual(kept_as_best(1.0, 0.9, 9.0, 2.5), (False, ""))
 
 
 class CheckLogTest(unittest.TestCase):
