@@ -1,8 +1,7 @@
 import { strict as assert } from 'assert';
 import { FlowError, FlowEstimator } from '../lib';
-import { checkpoint, exportModel, maxAbs, maxAbsDiff, referenceFlow, syntheticPair, THREADS } from './helpers';
+import { checkpoint, exportModel, flowTolerance, maxAbs, maxAbsDiff, referenceFlow, syntheticPair, THREADS } from './helpers';
 
-const TOLERANCE = 1e-4;
 
 for (const arch of ['flownets', 'flownetc', 'flownetc-bn', 'flownet2-c']) {
   describe(`${arch}: Node output equals PyTorch eager`, function () {
@@ -26,7 +25,7 @@ for (const arch of ['flownets', 'flownetc', 'flownetc-bn', 'flownet2-c']) {
         console.log(`      ${arch} ${width}x${height}: max |flow| ${maxAbs(eager).toFixed(2)} px, max |Node - eager| ${diff.toExponential(2)} px`);
         assert.equal(node.width, width);
         assert.ok(maxAbs(eager) > 0.01, 'the reference flow is trivially zero');
-        assert.ok(diff <= TOLERANCE, `max |difference| ${diff} exceeds ${TOLERANCE}`);
+        assert.ok(diff <= flowTolerance(eager), `max |difference| ${diff} exceeds ${flowTolerance(eager)}`);
       });
     }
   });

@@ -141,6 +141,17 @@ export function maxAbs(a: Float32Array): number {
   return max;
 }
 
+/**
+ * How far the addon's flow may lie from PyTorch's for the same export and pixels: 1e-4 px, or 5e-5 of the largest
+ * flow when that is more (1e-3 px on a 20 px flow). Both run the same kernels and agree bit for bit on our machine, but
+ * another CPU may sum in another order: CI once saw 1.84e-4 px on a 19 px random-init RAFT-S flow, 1e-5 of it, float32
+ * rounding grown over 12 GRU iterations. A real defect (padding, normalisation, a weight not loaded) moves flow by tenths
+ * of a pixel.
+ */
+export function flowTolerance(reference: Float32Array): number {
+  return Math.max(1e-4, 5e-5 * maxAbs(reference));
+}
+
 /** Reads a binary PPM (P6), as the FlyingChairs samples are stored. */
 export function readPpm(file: string): ImageLike {
   const bytes = fs.readFileSync(file);

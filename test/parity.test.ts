@@ -2,10 +2,9 @@ import { strict as assert } from 'assert';
 import * as path from 'path';
 import { FlowEstimator } from '../lib';
 import {
-  exportModel, hasSharedData, maxAbs, maxAbsDiff, readPpm, referenceFlow, SHARED_DATA, syntheticPair, THREADS,
+  exportModel, flowTolerance, hasSharedData, maxAbs, maxAbsDiff, readPpm, referenceFlow, SHARED_DATA, syntheticPair, THREADS,
 } from './helpers';
 
-const TOLERANCE = 1e-4;
 
 for (const arch of ['raft-small', 'raft']) {
   describe(`${arch}: Node output equals PyTorch eager`, function () {
@@ -29,7 +28,7 @@ for (const arch of ['raft-small', 'raft']) {
         console.log(`      ${arch} ${width}x${height}: max |flow| ${maxAbs(eager).toFixed(2)} px, max |Node - eager| ${diff.toExponential(2)} px`);
         assert.equal(node.width, width);
         assert.equal(node.height, height);
-        assert.ok(diff <= TOLERANCE, `max |difference| ${diff} exceeds ${TOLERANCE}`);
+        assert.ok(diff <= flowTolerance(eager), `max |difference| ${diff} exceeds ${flowTolerance(eager)}`);
       });
     }
 
@@ -44,7 +43,7 @@ for (const arch of ['raft-small', 'raft']) {
       const eager = referenceFlow(model, a, b, { iterations: 6 });
       const diff = maxAbsDiff(node.data, eager);
       console.log(`      ${arch} 512x384 FlyingChairs: max |flow| ${maxAbs(eager).toFixed(2)} px, max |Node - eager| ${diff.toExponential(2)} px`);
-      assert.ok(diff <= TOLERANCE, `max |difference| ${diff} exceeds ${TOLERANCE}`);
+      assert.ok(diff <= flowTolerance(eager), `max |difference| ${diff} exceeds ${flowTolerance(eager)}`);
     });
   });
 }
