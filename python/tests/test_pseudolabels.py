@@ -1,9 +1,12 @@
 """The pseudo-label teachers: each recovers a known motion, the forward-backward check keeps what agrees, an unknown
-teacher is refused by name."""
+teacher is refused by name; targets count only where the frame has texture."""
+import os
+import tempfile
 import unittest
 
 import numpy as np
-from flowlib.pseudolabels import TEACHERS, consistent, labelled, teacher
+from flowlib.pseudolabels import TEACHERS, PseudoLabelledPairs, consistent, labelled, teacher
+from flowlib.pseudolabels import textured as has_texture
 
 
 def textured(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -42,6 +45,28 @@ class TeacherTest(unittest.TestCase):
         frame = textured(32, 32)
         with self.assertRaisesRegex(ValueError, "unknown teacher 'raft'; the teachers are dis-medium, deepflow"):
             teacher(frame, frame, "raft")
+
+
+class TextureTest(unittest.TestCase):
+    def test_texture_is_found_in_a_random_texture_and_not_in_a_flat_or_one_directional_image(self):
+        self.assertGreater(has_texture(textured(64, 64)).mean(), 0.95)
+        self.assertFalse(has_texture(np.full((64, 64, 3), 140, np.uint8)).any())
+        ramp = np.repeat(np.linspace(0, 255, 64, dtype=np.float32)[None, :, None], 64, 0).repeat(3, 2)
+        self.assertFalse(has_texture(ramp.astype(np.uint8)).any())  # an edge direction only: the aperture problem
+
+    def test_training_targets_are_dropped_where_the_frame_is_bare(self):
+        frame = textured(64, 64)
+        frame[:32] = 150  # a bare sky over a textured ground
+        with tempfile.TemporaryDirectory() as folder:
+            np.savez(os.path.join(folder, "clip.npz"), frames=np.stack([frame, frame]),
+                     pairs=np.array([[0, 1]], np.int32), flows=np.zeros((1, 64, 64, 2), np.float16),
+                     valid=np.packbits(np.ones((1, 64, 64), bool), axis=-1))
+            pairs = PseudoLabelledPairs(folder, height=64, width=64, seed=3)
+            # Scaled by up to 1.2 and cropped: rows 0-16 stay bare (the 15-pixel window reaches 7 rows), 48 on ground.
+            for _ in range(8):
+                valid = pairs.sample()["valid"]
+                self.assertEqual(float(valid[:17].sum()), 0.0)
+                self.assertGreater(float(valid[48:].mean()), 0.9)
 
 
 if __name__ == "__main__":
