@@ -2,7 +2,6 @@ import { strict as assert } from 'assert';
 import { FlowEstimator } from '../lib';
 import { checkpoint, exportModel, flowTolerance, maxAbs, maxAbsDiff, referenceFlow, syntheticPair, THREADS, TORCHVISION_PYTHON } from './helpers';
 
-
 for (const [arch, torchvisionName] of [['raft-small', 'raft_small'], ['raft', 'raft_large']]) {
   describe(`${arch} equals torchvision's ${torchvisionName} given the same (renamed) weights`, function () {
     this.timeout(120_000);

@@ -2,7 +2,6 @@ import { strict as assert } from 'assert';
 import { FlowError, FlowEstimator } from '../lib';
 import { checkpoint, exportModel, flowTolerance, maxAbs, maxAbsDiff, referenceFlow, syntheticPair, THREADS } from './helpers';
 
-
 for (const arch of ['flownets', 'flownetc', 'flownetc-bn', 'flownet2-c']) {
   describe(`${arch}: Node output equals PyTorch eager`, function () {
     this.timeout(120_000);

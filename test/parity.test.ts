@@ -5,7 +5,6 @@ import {
   exportModel, flowTolerance, hasSharedData, maxAbs, maxAbsDiff, readPpm, referenceFlow, SHARED_DATA, syntheticPair, THREADS,
 } from './helpers';
 
-
 for (const arch of ['raft-small', 'raft']) {
   describe(`${arch}: Node output equals PyTorch eager`, function () {
     this.timeout(120_000);

@@ -12,7 +12,6 @@ import { main } from '../lib/cli/main';
 import { flowTolerance, maxAbs, maxAbsDiff, published, pythonWithFlowlib, ROOT, syntheticPair, THREADS, tmpDir, writeRaw } from './helpers';
 import { WeightsServer } from './WeightsServer';
 
-
 function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }

@@ -128,7 +128,13 @@ class PseudoLabelledPairs:
         for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
             if name.endswith(".npz"):
                 data = np.load(os.path.join(folder, name))
-                self.videos.append({key: data[key] for key in ("frames", "pairs", "flows", "valid")})
+                video = {key: data[key] for key in ("frames", "pairs", "flows", "valid")}
+                # The texture mask once per pair, into the cache's packed check: samples draw the same pairs often.
+                w = video["frames"].shape[2]
+                video["valid"] = np.packbits(np.stack([
+                    np.unpackbits(kept, axis=-1)[:, :w].astype(bool) & textured(video["frames"][first])
+                    for kept, (first, _) in zip(video["valid"], video["pairs"])]), axis=-1)
+                self.videos.append(video)
         if not self.videos:
             raise ValueError(f"no pseudo-labelled videos in {folder} (make them with python -m flowlib.pseudolabels)")
         self.noise = torch.Generator()
@@ -146,8 +152,7 @@ class PseudoLabelledPairs:
         h, w = video["frames"].shape[1:3]
         frames = torch.from_numpy(video["frames"][[first, second]]).permute(0, 3, 1, 2).float()
         flow = torch.from_numpy(video["flows"][k].astype(np.float32)).permute(2, 0, 1)
-        valid = np.unpackbits(video["valid"][k], axis=-1)[:, :w].astype(bool) & textured(video["frames"][first])
-        valid = torch.from_numpy(valid.astype(np.float32))
+        valid = torch.from_numpy(np.unpackbits(video["valid"][k], axis=-1)[:, :w].astype(np.float32))
         # Random scale, never below what the crop needs; the flow scales with the frames.
         scale = max(rng.uniform(0.6, 1.2), self.height / h, self.width / w)
         size = (max(self.height, round(h * scale)), max(self.width, round(w * scale)))
