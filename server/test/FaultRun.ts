@@ -40,6 +40,36 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   throw new Error(`timed out waiting for ${what}`);
 }
 
+function logLines(worker: FaultRunWorker): { msg?: string; job?: string }[] {
+  const complete = worker.log.split('\n').slice(0, -1);  // the last piece may be a line still being written
+  return complete.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as { msg?: string; job?: string }];
+    } catch {
+      return [];  // OpenCV's warnings on stderr
+    }
+  });
+}
+
+/** Kills the worker with SIGKILL as soon as its output says it started a job; resolves with that job's id. */
+function killOnNextJob(worker: FaultRunWorker, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let pending = '';
+    const timer = setTimeout(() => { worker.child.stdout!.off('data', onData); reject(new Error('timed out waiting for the first worker to start a job')); }, timeoutMs);
+    const onData = (chunk: Buffer) => {
+      const lines = (pending + chunk.toString()).split('\n');
+      pending = lines.pop()!;
+      const started = lines.find((l) => l.includes('"msg":"job started"'));
+      if (!started) return;
+      worker.child.kill('SIGKILL');
+      worker.child.stdout!.off('data', onData);
+      clearTimeout(timer);
+      resolve((JSON.parse(started) as { job: string }).job);
+    };
+    worker.child.stdout!.on('data', onData);
+  });
+}
+
 export async function faultRun(options: {
   base: string; redis: RedisServer; shared: string; video: Buffer; jobs?: number; queueName?: string;
 }): Promise<FaultRunRecord> {
@@ -71,7 +101,7 @@ export async function faultRun(options: {
     for (let i = 0; i < count; i++) {
       const body = new FormData();
       body.append('video', new Blob([new Uint8Array(options.video)]), 'clip.avi');
-      for (const [k, v] of Object.entries({ outputs: 'flo', maxFrames: '6', iterations: '4' })) body.append(k, v);
+      for (const [k, v] of Object.entries({ outputs: 'flo', maxFrames: '6', iterations: '12' })) body.append(k, v);
       const response = await fetch(`${base}/v1/jobs`, { method: 'POST', body });
       if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${await response.text()}`);
       ids.push((await response.json() as { id: string }).id);
@@ -80,14 +110,13 @@ export async function faultRun(options: {
     const completed = async () => (await states()).filter((s) => s === 'completed').length;
 
     await waitFor('three completed jobs', async () => ((await completed()) >= 3 ? true : undefined));
-    const startedLines = () => first.log.split('\n').filter((l) => l.includes('"msg":"job started"'));
-    const before = startedLines().length;
-    const killedJob = await waitFor('the first worker to start a job', async () => {
-      const lines = startedLines();
-      return lines.length > before ? (JSON.parse(lines[lines.length - 1]) as { job: string }).job : undefined;
-    }, 30_000);
-    first.child.kill('SIGKILL');
+    // The kill lands in the same tick as the worker's "job started" line: a job lasts a few hundred milliseconds,
+    // so a polling loop could find it already done.
+    const killedJob = await killOnNextJob(first, 30_000);
     const killedAt = Date.now();
+    if (logLines(first).some((l) => l.msg === 'job completed' && l.job === killedJob)) {
+      throw new Error(`the first worker completed job ${killedJob} before SIGKILL reached it: no job was killed mid-way`);
+    }
 
     const atKill = await completed();
     await waitFor('two more completed jobs', async () => ((await completed()) >= Math.min(count, atKill + 2) ? true : undefined));
