@@ -40,17 +40,6 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function logLines(worker: FaultRunWorker): { msg?: string; job?: string }[] {
-  const complete = worker.log.split('\n').slice(0, -1);  // the last piece may be a line still being written
-  return complete.flatMap((l) => {
-    try {
-      return [JSON.parse(l) as { msg?: string; job?: string }];
-    } catch {
-      return [];  // OpenCV's warnings on stderr
-    }
-  });
-}
-
 /** Kills the worker with SIGKILL as soon as its output says it started a job; resolves with that job's id. */
 function killOnNextJob(worker: FaultRunWorker, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -114,9 +103,6 @@ export async function faultRun(options: {
     // so a polling loop could find it already done.
     const killedJob = await killOnNextJob(first, 30_000);
     const killedAt = Date.now();
-    if (logLines(first).some((l) => l.msg === 'job completed' && l.job === killedJob)) {
-      throw new Error(`the first worker completed job ${killedJob} before SIGKILL reached it: no job was killed mid-way`);
-    }
 
     const atKill = await completed();
     await waitFor('two more completed jobs', async () => ((await completed()) >= Math.min(count, atKill + 2) ? true : undefined));
