@@ -1,3 +1,4 @@
+import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -150,6 +151,12 @@ export function maxAbs(a: Float32Array): number {
  */
 export function flowTolerance(reference: Float32Array): number {
   return Math.max(1e-4, 5e-5 * maxAbs(reference));
+}
+
+/** Asserts that a flow's max |difference| from its reference is within flowTolerance(reference). */
+export function assertWithinFlowTolerance(diff: number, reference: Float32Array, label = ''): void {
+  const tolerance = flowTolerance(reference);
+  assert.ok(diff <= tolerance, `${label ? `${label}: ` : ''}max |difference| ${diff} exceeds ${tolerance}`);
 }
 
 /** Reads a binary PPM (P6), as the FlyingChairs samples are stored. */

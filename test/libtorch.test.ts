@@ -3,7 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { capabilities } from '../lib';
-import { flowTolerance, maxAbs, maxAbsDiff, oracle, PYTHON, ROOT, syntheticPair, THREADS, tmpDir, TORCHVISION_PYTHON, writeRaw } from './helpers';
+import { assertWithinFlowTolerance, maxAbs, maxAbsDiff, oracle, PYTHON, ROOT, syntheticPair, THREADS, tmpDir, TORCHVISION_PYTHON, writeRaw } from './helpers';
 
 /** What a Python's torch is: its version (without a local suffix such as +cpu) and the folder of its libtorch_cpu. */
 function torchOf(python: string): { version: string; libraryDir: string } {
@@ -117,7 +117,7 @@ for (const variant of VARIANTS) {
         const diff = maxAbsDiff(node, reference);
         console.log(`      ${arch}: max |flow| ${maxAbs(reference).toFixed(2)} px, max |addon - eager| ${diff.toExponential(2)} px`);
         assert.ok(maxAbs(reference) > 0.1, 'the reference flow is trivially zero');
-        assert.ok(diff <= flowTolerance(reference), `${arch}: max |difference| ${diff} exceeds ${flowTolerance(reference)}`);
+        assertWithinFlowTolerance(diff, reference, arch);
       }
     });
   });

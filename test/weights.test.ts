@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { FlowError, FlowEstimator, registerWeights, weightsCatalogue, WeightsStore, type WeightsEntry } from '../lib';
 import { main } from '../lib/cli/main';
-import { flowTolerance, maxAbs, maxAbsDiff, published, pythonWithFlowlib, ROOT, syntheticPair, THREADS, tmpDir, writeRaw } from './helpers';
+import { assertWithinFlowTolerance, maxAbs, maxAbsDiff, published, pythonWithFlowlib, ROOT, syntheticPair, THREADS, tmpDir, writeRaw } from './helpers';
 import { WeightsServer } from './WeightsServer';
 
 function sha256(file: string): string {
@@ -532,7 +532,7 @@ describe('published formats: the key mapping, and the flow against PyTorch', fun
           const diff = maxAbsDiff(node.data, eager);
           console.log(`      ${name} (${served.architecture}, ${flow.info.weights.keyFormat}${bgr ? ', BGR' : ''}): ${mapping.fileKeys} keys onto ` +
             `${mapping.modelTensors} tensors; max |flow| ${maxAbs(eager).toFixed(2)} px, max |Node - PyTorch| ${diff.toExponential(2)} px`);
-          assert.ok(diff <= flowTolerance(eager), `max |difference| ${diff} exceeds ${flowTolerance(eager)}`);
+          assertWithinFlowTolerance(diff, eager);
         } finally {
           await flow.dispose();
         }

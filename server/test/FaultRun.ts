@@ -4,6 +4,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
+import * as readline from 'readline';
 import { QueueEvents } from 'bullmq';
 import { ROOT } from '../../test/helpers';
 import type { RedisServer } from './RedisServer';
@@ -14,6 +15,8 @@ export interface FaultRunWorker {
   child: ChildProcess;
   id: string;
   log: string;
+  /** The worker's stdout, line by line (its log is JSON, one record per line). */
+  stdoutLines: readline.Interface;
 }
 
 export interface FaultRunRecord {
@@ -43,19 +46,15 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 /** Kills the worker with SIGKILL as soon as its output says it started a job; resolves with that job's id. */
 function killOnNextJob(worker: FaultRunWorker, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    let pending = '';
-    const timer = setTimeout(() => { worker.child.stdout!.off('data', onData); reject(new Error('timed out waiting for the first worker to start a job')); }, timeoutMs);
-    const onData = (chunk: Buffer) => {
-      const lines = (pending + chunk.toString()).split('\n');
-      pending = lines.pop()!;
-      const started = lines.find((l) => l.includes('"msg":"job started"'));
-      if (!started) return;
+    const timer = setTimeout(() => { worker.stdoutLines.off('line', onLine); reject(new Error('timed out waiting for the first worker to start a job')); }, timeoutMs);
+    const onLine = (line: string) => {
+      if (!line.includes('"msg":"job started"')) return;
       worker.child.kill('SIGKILL');
-      worker.child.stdout!.off('data', onData);
+      worker.stdoutLines.off('line', onLine);
       clearTimeout(timer);
-      resolve((JSON.parse(started) as { job: string }).job);
+      resolve((JSON.parse(line) as { job: string }).job);
     };
-    worker.child.stdout!.on('data', onData);
+    worker.stdoutLines.on('line', onLine);
   });
 }
 
@@ -68,8 +67,8 @@ export async function faultRun(options: {
   const start = () => {
     const child = spawn(process.execPath, [CLI, 'worker', '--redis', redis.url, '--shared-dir', shared, '--threads', '1',
       '--lock-duration', '2000', '--stalled-interval', '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const entry = { child, id: `${os.hostname()}:${child.pid}`, log: '' };
-    child.stdout!.on('data', (chunk) => { entry.log += chunk; });
+    const entry = { child, id: `${os.hostname()}:${child.pid}`, log: '', stdoutLines: readline.createInterface({ input: child.stdout! }) };
+    entry.stdoutLines.on('line', (line) => { entry.log += `${line}\n`; });
     child.stderr!.on('data', (chunk) => { entry.log += chunk; });
     workers.push(entry);
     return entry;
