@@ -149,7 +149,7 @@ export function maxAbs(a: Float32Array): number {
  * rounding grown over 12 GRU iterations. A real defect (padding, normalisation, a weight not loaded) moves flow by tenths
  * of a pixel.
  */
-export function flowTolerance(reference: Float32Array): number {
+function flowTolerance(reference: Float32Array): number {
   return Math.max(1e-4, 5e-5 * maxAbs(reference));
 }
 

@@ -2,13 +2,15 @@
 
     scripts/diagnose [--weights training/best.pt] [--iterations 12] [--json training/diagnosis.json]
 
-Per set: EPE over the counted pixels and by ground-truth speed (under 3, 3-10, 10-40 and over 40 px), the mean error
-vector (a systematic bias shows here), and the share of the true motion recovered (the projection of the estimate
-onto the truth, 1 when perfect, under 1 when motions come out too short). Then, where the shared dashcam clip is
-present (video/solidWhiteRight.mp4, a camera driving down a highway under a clear sky), the flow of its open sky,
-which stands still: the truth there is near zero (the sky is at infinity; the camera's small rotations move it by a
-fraction of a pixel), so any motion found there is made up. And the Sintel and KITTI 2012 pairs enlarged 1.5x
-before the flow, its flow brought back: a method robust to scale gives about the same EPE.
+Per set: EPE over the counted pixels and by ground-truth speed (under 3, 3-10, 10-40 and over 40 px), Fl-all, the
+mean error vector (a systematic bias shows here), and the share of the true motion recovered (the projection of the
+estimate onto the truth, 1 when perfect, under 1 when motions come out too short). Then each method's selection
+score, the trainer's rule (evaluation.selection_score), so that weights made outside a run are judged as its
+checkpoints are. Then, where the shared dashcam clip is present (video/solidWhiteRight.mp4, a camera driving down a
+highway under a clear sky), the flow of its open sky, which stands still: the truth there is near zero (the sky is
+at infinity; the camera's small rotations move it by a fraction of a pixel), so any motion found there is made up.
+And the Sintel and KITTI 2012 pairs enlarged 1.5x before the flow, its flow brought back: a method robust to scale
+gives about the same EPE.
 """
 import argparse
 import json
@@ -21,8 +23,8 @@ import torch
 
 from .baselines import methods as baseline_methods
 from .checkpoints import load_weights
-from .evaluation import SKY_CLIP, SKY_PAIRS, Method, enlarged, evaluate, pair_errors, raft_method, sky_drift, \
-    sky_pairs, validation_sets
+from .evaluation import SKY_CLIP, SKY_PAIRS, Method, enlarged, evaluate, pair_errors, raft_method, selection_score, \
+    set_metrics, sky_drift, sky_pairs, validation_sets
 from .raft import RAFT
 from .paths import TRAINING_DIR
 
@@ -40,9 +42,11 @@ def breakdown(method: Method, pairs) -> Dict[str, object]:
         truths.append(sample.flow[sample.valid])
     error, speed = np.concatenate(errors), np.concatenate(speeds)
     estimate, truth = np.concatenate(estimates), np.concatenate(truths)
+    metrics = set_metrics(errors, speeds)
     result: Dict[str, object] = {
-        # The mean over pairs, as evaluate() reports it, so the figures agree with the log and the model card.
-        "epe": float(np.mean([e.mean() for e in errors])),
+        # As evaluate_full() reports them (EPE the mean over pairs), so the figures agree with the log and the card.
+        "epe": metrics["epe"],
+        "fl_all": metrics["fl_all"],
         "bias": [round(float(v), 3) for v in (estimate - truth).mean(axis=0)],
         "recovered": round(float((estimate * truth).sum() / (truth * truth).sum()), 3),
     }
@@ -80,14 +84,22 @@ def main() -> int:
     results = {name: {set_name: breakdown(fn, pairs) for set_name, pairs in sets.items()}
                for name, fn in methods.items()}
     for set_name in sets:
-        print(f"\n{set_name}: EPE (all / {' / '.join(s[0] for s in SPEEDS)}), mean error vector, motion recovered")
+        print(f"\n{set_name}: EPE (all / {' / '.join(s[0] for s in SPEEDS)}), Fl-all, mean error vector, "
+              "motion recovered")
         for name, per_set in results.items():
             r = per_set[set_name]
             bands = " / ".join(f"{r[s[0]]['epe']:6.2f}" if r[s[0]]["epe"] is not None else "     -" for s in SPEEDS)
-            print(f"  {name:26s} {r['epe']:6.2f} ({bands})  bias ({r['bias'][0]:+.2f}, {r['bias'][1]:+.2f})"
-                  f"  recovered {r['recovered']:.2f}")
+            print(f"  {name:26s} {r['epe']:6.2f} ({bands})  Fl-all {r['fl_all']:6.1%}"
+                  f"  bias ({r['bias'][0]:+.2f}, {r['bias'][1]:+.2f})  recovered {r['recovered']:.2f}")
         shares = results[label][set_name]
         print("  pixels per speed band: " + ", ".join(f"{s[0]} {shares[s[0]]['pixels']:.0%}" for s in SPEEDS))
+    if "dis-medium" in results:
+        # The trainer's selection rule, so that weights made outside a run (an average, another checkpoint) are
+        # judged on the same terms as its checkpoints.
+        print("\nselection score (evaluation.selection_score: the geometric mean of ratios to DIS medium)")
+        for name, per_set in results.items():
+            per_set["score"] = score = selection_score(per_set, results["dis-medium"])
+            print(f"  {name:26s} {score:6.3f}")
     enlarged_sets = {name: sets[name] for name in ENLARGED_SETS if name in sets}
     print(f"\nenlarged {ENLARGEMENT}x before the flow (EPE: {', '.join(enlarged_sets)}): softer detail, larger motions")
     for name, fn in methods.items():
