@@ -97,8 +97,9 @@ def main() -> int:
         # The trainer's selection rule, so that weights made outside a run (an average, another checkpoint) are
         # judged on the same terms as its checkpoints.
         print("\nselection score (evaluation.selection_score: the geometric mean of ratios to DIS medium)")
-        for name, per_set in results.items():
-            per_set["score"] = score = selection_score(per_set, results["dis-medium"])
+        scores = {name: selection_score(per_set, results["dis-medium"]) for name, per_set in results.items()}
+        for name, score in scores.items():
+            results[name]["score"] = score
             print(f"  {name:26s} {score:6.3f}")
     enlarged_sets = {name: sets[name] for name in ENLARGED_SETS if name in sets}
     print(f"\nenlarged {ENLARGEMENT}x before the flow (EPE: {', '.join(enlarged_sets)}): softer detail, larger motions")
